@@ -1,0 +1,191 @@
+"""The inference engine: (IR array, visible array) → (fused BGR image, class-id image).
+
+The one place that owns pre-processing (IR normalization, luma/chroma split, resizing),
+device and precision, the forward pass and post-processing (recombination, arg-max). The
+ROS node and every offline tool call it, so live and offline results are identical.
+
+Per frame there is exactly one host→device copy (IR and Y stacked) and one device→host
+copy (fused Y and labels packed as one uint8 tensor); resizing to and from the inference
+size happens on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mtvif_ros.imaging import IRNormalization, label_lut, normalize_ir, recombine_luma, split_luma
+from mtvif_ros.model.checkpoint import Checkpoint, load_checkpoint
+from mtvif_ros.model.weights import default_checkpoint_path
+
+log = logging.getLogger("mtvif_ros.engine")
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class FusionResult:
+    """Outputs for one pair, at the visible image's size.
+
+    ``fused``: H×W×3 BGR uint8 (fused luma + visible chroma); ``labels``: H×W uint8 class
+    ids; ``timings``: seconds for ``pre`` (host pre-processing), ``infer`` (upload,
+    network, download) and ``post`` (host recombination).
+    """
+
+    fused: np.ndarray
+    labels: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' → torch.device, with a clear error if unusable."""
+    spec = (device or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"device '{device}' is invalid; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device '{device}' is not supported; use auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device '{device}' requested but CUDA is not available "
+                "(no GPU or a CPU-only torch build); use device 'cpu' or 'auto'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device '{device}' does not exist: {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return dev
+
+
+def check_precision(precision: str, device: torch.device) -> torch.dtype:
+    """Validate a precision name for a device; fp16 needs CUDA, bf16 needs CPU or a bf16 GPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision '{precision}' is unknown; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision 'fp16' needs a CUDA device; use fp32 or bf16 on CPU")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"precision 'bf16' is not supported by {device}; use fp16 or fp32")
+    return PRECISIONS[precision]
+
+
+class FusionEngine:
+    """Load a checkpoint once and run it on image pairs.
+
+    ``checkpoint``: path to a ``.pt`` file, or None for the package's default.
+    ``device``: auto | cpu | cuda | cuda:N. ``precision``: fp32 | fp16 | bf16 (autocast;
+    weights stay fp32). ``size``: (h, w) to run the network at a fixed size and resize
+    outputs back to the visible size (labels nearest), or None for native size.
+    ``ir_normalization``: how 16-bit/float IR is mapped to [0, 1].
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        size: tuple[int, int] | None = None,
+        ir_normalization: IRNormalization | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = check_precision(precision, self.device)
+        self.precision = precision
+        if size is not None:
+            size = (int(size[0]), int(size[1]))
+            if min(size) < 8:
+                raise ValueError(f"inference size {size} is too small; need (h, w) >= 8 each")
+        self.size = size
+        self.ir_normalization = ir_normalization or IRNormalization()
+        path = checkpoint if checkpoint not in (None, "") else default_checkpoint_path()
+        self.checkpoint: Checkpoint = load_checkpoint(path)
+        if self.checkpoint.config.architecture == "fusion":
+            raise ValueError(
+                f"checkpoint '{path}': a fusion-only network has no segmentation output; use "
+                "a multitaskvif or cascade checkpoint"
+            )
+        self.model = self.checkpoint.model.to(self.device).eval()
+        self.lut = label_lut(self.checkpoint.config.palette)
+        log.info(
+            "FusionEngine: %s (%s, backbone %s) on %s, %s%s",
+            path,
+            self.checkpoint.config.architecture,
+            self.checkpoint.config.backbone,
+            self.device,
+            precision,
+            f", inference size {size[0]}x{size[1]}" if size else "",
+        )
+        if not self.checkpoint.trained:
+            log.warning(
+                "checkpoint '%s' is UNTRAINED (%s): fused and label images are not meaningful",
+                path,
+                self.checkpoint.meta.get("description", "no description"),
+            )
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.checkpoint.config.class_names)
+
+    @property
+    def palette(self) -> list[list[int]]:
+        return [list(c) for c in self.checkpoint.config.palette]
+
+    @torch.inference_mode()
+    def run(self, ir: np.ndarray, vis: np.ndarray) -> FusionResult:
+        """Fuse one registered pair. ``ir``: H×W uint8/uint16/float32; ``vis``: H×W×3 BGR
+        uint8 or H×W grey uint8. IR of another size is resized to the visible size."""
+        t0 = time.perf_counter()
+        _check_pair(ir, vis)
+        y, chroma = split_luma(vis)
+        h, w = y.shape
+        ir01 = normalize_ir(ir, self.ir_normalization)
+        if ir01.shape != (h, w):
+            ir01 = cv2.resize(ir01, (w, h), interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(np.stack((y, ir01))[None])  # 1×2×H×W
+        t1 = time.perf_counter()
+
+        x = x.to(self.device, non_blocking=True)
+        if self.size is not None and self.size != (h, w):
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.precision != "fp32"):
+            fused_y, logits = self.model(x[:, :1], x[:, 1:])
+        labels = logits.argmax(1, keepdim=True).to(torch.float32)
+        fused_y = fused_y.float()
+        if fused_y.shape[-2:] != (h, w):
+            fused_y = F.interpolate(fused_y, size=(h, w), mode="bilinear", align_corners=False)
+            labels = F.interpolate(labels, size=(h, w), mode="nearest")
+        packed = torch.cat((fused_y.clamp(0, 1).mul(255).round_(), labels), 1)
+        out = packed.to(torch.uint8).cpu().numpy()[0]  # the one device→host copy
+        t2 = time.perf_counter()
+
+        fused = recombine_luma(out[0], chroma)
+        t3 = time.perf_counter()
+        return FusionResult(
+            fused=fused,
+            labels=out[1],
+            timings={"pre": t1 - t0, "infer": t2 - t1, "post": t3 - t2},
+        )
+
+    def colorize(self, labels: np.ndarray) -> np.ndarray:
+        """Class ids → RGB with the checkpoint's palette."""
+        return self.lut[labels]
+
+
+def _check_pair(ir: np.ndarray, vis: np.ndarray) -> None:
+    if not isinstance(ir, np.ndarray) or not isinstance(vis, np.ndarray):
+        raise TypeError("ir and vis must be numpy arrays")
+    if ir.ndim == 3 and ir.shape[2] == 1:
+        raise ValueError(f"IR image must be H×W, got {ir.shape}; squeeze the channel axis")
+    if ir.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"IR dtype {ir.dtype} is unsupported; use uint8, uint16 or float32")
+    if ir.size == 0 or vis.size == 0:
+        raise ValueError(f"empty image (IR {ir.shape}, visible {vis.shape})")

@@ -1,0 +1,61 @@
+"""The multi-task head (MTH) that replaces a fusion backbone's decoder.
+
+Wiring, as the paper's framework figure draws it::
+
+    fused feature ─ conv ─ f_re ──────────────┐
+          │                                  HIA-F ─ f_RE ─ conv ─ conv ─ fused Y
+          └─ conv ─ conv ─ f_seg ─ conv ──────┘
+                             └─ conv ─ segmentation logits
+
+Both outputs come from the same fused feature in one pass; the fusion loss also trains the
+segmentation branch's convolutions through HIA-F, and the segmentation loss trains the
+shared backbone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mtvif_ros.model.blocks import ConvAct
+from mtvif_ros.model.hiaf import HIAF
+
+
+class MultiTaskHead(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        fusion_channels: int = 32,
+        seg_channels: int = 48,
+        attention_dim: int = 16,
+        attention_heads: int = 2,
+        seg_dilations: Sequence[int] = (1, 1),
+    ) -> None:
+        super().__init__()
+        d1, d2 = seg_dilations
+        # fusion branch
+        self.to_re = ConvAct(in_channels, fusion_channels)
+        self.hiaf = HIAF(fusion_channels, attention_dim, attention_heads)
+        self.fusion_out = nn.Sequential(
+            ConvAct(fusion_channels, fusion_channels // 2),
+            nn.Conv2d(fusion_channels // 2, 1, 3, padding=1),
+            nn.Tanh(),
+        )
+        # segmentation branch
+        self.to_seg = nn.Sequential(
+            ConvAct(in_channels, seg_channels, act="relu", bn=True, dilation=d1),
+            ConvAct(seg_channels, seg_channels, act="relu", bn=True, dilation=d2),
+        )
+        self.classifier = nn.Conv2d(seg_channels, num_classes, 1)
+        self.seg_to_fusion = ConvAct(seg_channels, fusion_channels)
+
+    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f_seg = self.to_seg(feature)
+        logits = self.classifier(f_seg)
+        f_re = self.to_re(feature)
+        f_big_re = self.hiaf(f_re, self.seg_to_fusion(f_seg))
+        fused = self.fusion_out(f_big_re) * 0.5 + 0.5
+        return fused, logits

@@ -1,0 +1,1 @@
+"""Command-line tools (demo, weights initialization; later replay, evaluation, export)."""

@@ -1,0 +1,33 @@
+"""ament_python package that is also a plain pip package (``pip install -e .``)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "mtvif_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["weights/*.pt"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="mtvif_ros maintainers",
+    maintainer_email="maintainers@mtvif-ros.dev",
+    description="Visible+infrared fusion and segmentation (MultiTaskVIF) for ROS 2",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "mtvif-demo = mtvif_ros.tools.demo:main",
+            "mtvif-init-weights = mtvif_ros.tools.init_weights:main",
+        ],
+    },
+)

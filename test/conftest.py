@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests run on CPU; the engine fixture loads the packaged checkpoint once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _deterministic_torch() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from mtvif_ros.engine import FusionEngine
+
+    return FusionEngine(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA

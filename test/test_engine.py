@@ -1,0 +1,182 @@
+"""FusionEngine: inputs of every supported kind, sizes, recombination, devices, errors."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mtvif_ros.data import make_scene
+from mtvif_ros.engine import FusionEngine, resolve_device
+from mtvif_ros.imaging import IRNormalization, normalize_ir, split_luma
+from mtvif_ros.model import ModelConfig, build_model, save_checkpoint
+
+H, W = 60, 80
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_scene(3, H, W, night=True)
+
+
+def _network_luma(engine: FusionEngine, ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
+    """The network's fused Y at native size, computed without the engine."""
+    y, _ = split_luma(vis)
+    ir01 = normalize_ir(ir, engine.ir_normalization)
+    with torch.no_grad():
+        fused, _ = engine.model(
+            torch.from_numpy(y)[None, None], torch.from_numpy(ir01)[None, None]
+        )
+    return fused[0, 0].numpy()
+
+
+def test_bgr_and_16bit_ir(engine: FusionEngine, scene) -> None:
+    r = engine.run(scene.ir, scene.vis)
+    assert r.fused.shape == (H, W, 3) and r.fused.dtype == np.uint8
+    assert r.labels.shape == (H, W) and r.labels.dtype == np.uint8
+    assert r.labels.max() < 9
+    assert set(r.timings) == {"pre", "infer", "post"} and all(v >= 0 for v in r.timings.values())
+
+
+def test_fused_luma_is_the_networks_and_chroma_is_the_visibles(engine, scene) -> None:
+    r = engine.run(scene.ir, scene.vis)
+    y_fused, chroma_fused = split_luma(r.fused)
+    y_net = _network_luma(engine, scene.ir, scene.vis)
+    assert np.abs(y_fused - y_net).max() * 255 <= 1.0
+    _, chroma_vis = split_luma(scene.vis)
+    # chroma survives up to the uint8 rounding of the output image
+    assert np.abs(chroma_fused - chroma_vis).max() * 255 <= 3.0
+
+
+def test_labels_are_the_argmax_of_the_logits(engine, scene) -> None:
+    y, _ = split_luma(scene.vis)
+    ir01 = normalize_ir(scene.ir)
+    with torch.no_grad():
+        _, logits = engine.model(
+            torch.from_numpy(y)[None, None], torch.from_numpy(ir01)[None, None]
+        )
+    assert np.array_equal(engine.run(scene.ir, scene.vis).labels, logits.argmax(1)[0].numpy())
+
+
+def test_grey_visible_gives_grey_fused(engine, scene) -> None:
+    grey = cv2.cvtColor(scene.vis, cv2.COLOR_BGR2GRAY)
+    r = engine.run(scene.ir, grey)
+    assert r.fused.shape == (H, W, 3)
+    assert np.array_equal(r.fused[:, :, 0], r.fused[:, :, 1])
+    assert np.array_equal(engine.run(scene.ir, grey[:, :, None]).fused, r.fused)
+
+
+def test_uint8_and_float_ir(engine, scene) -> None:
+    ir8 = (normalize_ir(scene.ir) * 255).astype(np.uint8)
+    temps = scene.ir.astype(np.float32) / 100.0 - 40.0  # a "temperature" image
+    a = engine.run(ir8, scene.vis)
+    b = engine.run(temps, scene.vis)
+    c = engine.run(scene.ir, scene.vis)
+    # the float image is an affine map of the counts: percentile normalization is identical
+    assert np.abs(b.fused.astype(int) - c.fused).max() <= 1
+    assert a.fused.shape == b.fused.shape == (H, W, 3)
+
+
+def test_ir_of_another_size_is_resized_to_visible(engine, scene) -> None:
+    small_ir = cv2.resize(scene.ir, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+    r = engine.run(small_ir, scene.vis)
+    assert r.fused.shape == (H, W, 3) and r.labels.shape == (H, W)
+    assert np.abs(r.fused.astype(int) - engine.run(scene.ir, scene.vis).fused).mean() < 12
+
+
+def test_inference_size_runs_small_and_resizes_back(scene) -> None:
+    eng = FusionEngine(device="cpu", size=(32, 48))
+    r = eng.run(scene.ir, scene.vis)
+    assert r.fused.shape == (H, W, 3) and r.labels.shape == (H, W)
+    x = torch.from_numpy(np.stack((split_luma(scene.vis)[0], normalize_ir(scene.ir)))[None])
+    x = F.interpolate(x, size=(32, 48), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        _, logits = eng.model(x[:, :1], x[:, 1:])
+    low = logits.argmax(1, keepdim=True).float()
+    expected = F.interpolate(low, size=(H, W), mode="nearest")[0, 0].to(torch.uint8).numpy()
+    assert np.array_equal(r.labels, expected)
+
+
+def test_full_size_480x640(engine) -> None:
+    s = make_scene(0)
+    r = engine.run(s.ir, s.vis)
+    assert r.fused.shape == (480, 640, 3) and r.labels.shape == (480, 640)
+
+
+def test_deterministic(engine, scene) -> None:
+    a, b = engine.run(scene.ir, scene.vis), engine.run(scene.ir, scene.vis)
+    assert np.array_equal(a.fused, b.fused) and np.array_equal(a.labels, b.labels)
+
+
+def test_ir_normalization_setting_is_used(scene) -> None:
+    fixed = FusionEngine(device="cpu", ir_normalization=IRNormalization("fixed", min=0, max=1))
+    # every count >= 1 saturates to 1.0, so the result differs from percentile stretching
+    pct = FusionEngine(device="cpu")
+    assert not np.array_equal(
+        fixed.run(scene.ir, scene.vis).fused, pct.run(scene.ir, scene.vis).fused
+    )
+
+
+def test_bf16_on_cpu_runs_and_is_close(engine, scene) -> None:
+    bf = FusionEngine(device="cpu", precision="bf16")
+    a, b = engine.run(scene.ir, scene.vis), bf.run(scene.ir, scene.vis)
+    assert np.abs(a.fused.astype(int) - b.fused).mean() < 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"device": "cpu", "precision": "fp16"}, "fp16' needs a CUDA device"),
+        ({"device": "cpu", "precision": "fp8"}, "precision 'fp8' is unknown"),
+        ({"device": "tpu"}, "device 'tpu'"),
+        ({"device": "cpu", "size": (4, 4)}, "too small"),
+    ],
+)
+def test_bad_settings_are_clear_errors(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        FusionEngine(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_requested_without_cuda() -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_bad_inputs(engine, scene) -> None:
+    with pytest.raises(ValueError, match="IR dtype float64"):
+        engine.run(scene.ir.astype(np.float64), scene.vis)
+    with pytest.raises(ValueError, match="IR image must be H×W"):
+        engine.run(scene.ir[:, :, None], scene.vis)
+    with pytest.raises(ValueError, match="empty image"):
+        engine.run(np.zeros((0, 0), np.uint16), scene.vis)
+    with pytest.raises(ValueError, match="visible image must be uint8"):
+        engine.run(scene.ir, scene.vis.astype(np.float32))
+
+
+def test_untrained_default_is_announced(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="mtvif_ros.engine"):
+        eng = FusionEngine(device="cpu")
+    if not eng.checkpoint.trained:
+        assert "UNTRAINED" in caplog.text
+
+
+def test_custom_and_cascade_checkpoints(tmp_path, scene) -> None:
+    cfg = ModelConfig(architecture="cascade", widths=[4, 8, 8], cascade_seg_widths=[8, 16])
+    save_checkpoint(tmp_path / "c.pt", build_model(cfg), cfg, {"trained": True})
+    r = FusionEngine(tmp_path / "c.pt", device="cpu").run(scene.ir, scene.vis)
+    assert r.labels.shape == (H, W)
+    fcfg = ModelConfig(architecture="fusion")
+    save_checkpoint(tmp_path / "f.pt", build_model(fcfg), fcfg)
+    with pytest.raises(ValueError, match="no segmentation output"):
+        FusionEngine(tmp_path / "f.pt", device="cpu")
+
+
+def test_colorize_uses_checkpoint_palette(engine) -> None:
+    rgb = engine.colorize(np.array([[1, 2]], np.uint8))
+    assert rgb[0].tolist() == [engine.palette[1], engine.palette[2]]

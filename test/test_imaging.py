@@ -1,0 +1,117 @@
+"""IR normalization, luma/chroma round trip and palette helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtvif_ros.classes import MSRS_PALETTE
+from mtvif_ros.imaging import (
+    IRNormalization,
+    colorize,
+    normalize_ir,
+    overlay,
+    recombine_luma,
+    split_luma,
+)
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+def test_uint8_ir_is_only_scaled() -> None:
+    ir = np.array([[0, 51, 255]], np.uint8)
+    np.testing.assert_allclose(normalize_ir(ir, IRNormalization("minmax")), [[0, 0.2, 1]])
+
+
+def test_percentile_ignores_hot_pixels_but_minmax_does_not() -> None:
+    ir = _rng().integers(7000, 8000, (100, 100)).astype(np.uint16)
+    ir[0, 0] = 16383  # one dead-hot pixel
+    p = normalize_ir(ir, IRNormalization("percentile", 1, 99))
+    m = normalize_ir(ir, IRNormalization("minmax"))
+    assert p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
+    assert p[1:].std() > 0.25  # contrast preserved for the scene
+    assert m[1:].max() < 0.15  # minmax is ruined by the hot pixel
+    assert np.isclose(m[0, 0], 1.0)
+
+
+def test_fixed_window_clips() -> None:
+    ir = np.array([[100, 200, 300]], np.uint16)
+    out = normalize_ir(ir, IRNormalization("fixed", min=150, max=250))
+    np.testing.assert_allclose(out, [[0, 0.5, 1]])
+
+
+def test_float_temperatures_with_nan_and_inf() -> None:
+    t = np.linspace(10, 40, 100, dtype=np.float32).reshape(10, 10)
+    t[0, 0], t[0, 1], t[0, 2] = np.nan, np.inf, -np.inf
+    out = normalize_ir(t, IRNormalization("minmax"))
+    assert np.isfinite(out).all() and out[0, :3].tolist() == [0, 0, 0]
+    assert np.isclose(out[-1, -1], 1.0)
+
+
+@pytest.mark.parametrize("method", ["percentile", "minmax"])
+def test_constant_frame_gives_zeros_not_nan(method: str) -> None:
+    out = normalize_ir(np.full((8, 8), 7777, np.uint16), IRNormalization(method))
+    assert np.array_equal(out, np.zeros((8, 8), np.float32))
+    assert np.array_equal(normalize_ir(np.full((4, 4), np.nan, np.float32)), np.zeros((4, 4)))
+
+
+def test_bad_normalization_settings() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        IRNormalization("histeq")
+    with pytest.raises(ValueError, match="percentiles"):
+        IRNormalization(percentile_low=99, percentile_high=1)
+    with pytest.raises(ValueError, match="fixed range"):
+        IRNormalization("fixed", min=5, max=5)
+    with pytest.raises(ValueError, match="H×W"):
+        normalize_ir(np.zeros((4, 4, 3), np.uint16))
+
+
+def test_ycrcb_round_trip_is_under_one_grey_level() -> None:
+    bgr = _rng().integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    y, chroma = split_luma(bgr)
+    assert y.dtype == np.float32 and 0 <= y.min() and y.max() <= 1
+    # float luma
+    assert np.abs(recombine_luma(y, chroma).astype(int) - bgr).max() < 1
+    # luma quantized to uint8, as the engine downloads it
+    y8 = np.clip(y * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert np.abs(recombine_luma(y8, chroma).astype(int) - bgr).max() <= 1
+
+
+def test_luma_is_bt601() -> None:
+    bgr = np.zeros((1, 3, 3), np.uint8)
+    bgr[0, 0, 2] = 255  # red
+    bgr[0, 1, 1] = 255  # green
+    bgr[0, 2, 0] = 255  # blue
+    y, _ = split_luma(bgr)
+    np.testing.assert_allclose(y[0], [0.299, 0.587, 0.114], atol=1e-3)
+
+
+def test_grey_visible_and_bad_visible() -> None:
+    grey = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    y, chroma = split_luma(grey)
+    assert chroma is None
+    out = recombine_luma(y, None)
+    assert out.shape == (4, 4, 3) and np.array_equal(out[:, :, 0], grey)
+    with pytest.raises(ValueError, match="uint8"):
+        split_luma(grey.astype(np.float32))
+    with pytest.raises(ValueError, match="H×W×3"):
+        split_luma(np.zeros((4, 4, 4), np.uint8))
+
+
+def test_colorize_uses_palette_and_blacks_out_unknown_ids() -> None:
+    labels = np.array([[0, 1, 2, 200]], np.uint8)
+    rgb = colorize(labels, MSRS_PALETTE)
+    assert rgb[0, 1].tolist() == list(MSRS_PALETTE[1])
+    assert rgb[0, 2].tolist() == list(MSRS_PALETTE[2])
+    assert rgb[0, 3].tolist() == [0, 0, 0]
+
+
+def test_overlay_leaves_background_and_tints_classes() -> None:
+    bgr = np.full((2, 2, 3), 100, np.uint8)
+    labels = np.array([[0, 1], [0, 2]], np.uint8)
+    out = overlay(bgr, labels, MSRS_PALETTE, alpha=0.5)
+    assert np.array_equal(out[0, 0], bgr[0, 0])
+    expected = (np.array(MSRS_PALETTE[1][::-1]) * 0.5 + 50).round()
+    assert np.abs(out[0, 1].astype(int) - expected).max() <= 1

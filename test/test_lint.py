@@ -1,0 +1,31 @@
+"""Lint: ruff over the package, tests, launch files and setup.py (ament's flake8 where present)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = ["mtvif_ros", "test", "launch", "benchmarks", "setup.py"]
+
+
+def test_ruff() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", *TARGETS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ament_flake8() -> None:
+    pytest.importorskip("ament_flake8", reason="ament_flake8 comes with a ROS 2 install")
+    from ament_flake8.main import main_with_errors
+
+    rc, errors = main_with_errors(argv=[str(REPO / t) for t in TARGETS if (REPO / t).exists()])
+    assert rc == 0, f"{len(errors)} flake8 errors"
+

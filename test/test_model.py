@@ -1,0 +1,133 @@
+"""The networks: shapes, ranges, one-pass outputs, gradient flow, registry and configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mtvif_ros.model import (
+    BACKBONES,
+    CascadeVIF,
+    FusionNet,
+    ModelConfig,
+    MultiTaskVIF,
+    build_backbone,
+    build_model,
+)
+
+
+def _pair(h: int, w: int, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(h * 1000 + w)
+    return torch.rand(n, 1, h, w, generator=g), torch.rand(n, 1, h, w, generator=g)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (37, 53), (97, 131)])
+@pytest.mark.parametrize("arch", ["multitaskvif", "cascade"])
+def test_outputs_shape_and_range(arch: str, size: tuple[int, int]) -> None:
+    model = build_model(architecture=arch).eval()
+    vis, ir = _pair(*size, n=2)
+    with torch.no_grad():
+        fused, logits = model(vis, ir)
+    assert fused.shape == (2, 1, *size)
+    assert logits.shape == (2, 9, *size)
+    assert fused.min() >= 0 and fused.max() <= 1
+    assert torch.isfinite(logits).all()
+
+
+def test_full_resolution_480x640_runs() -> None:
+    model = build_model().eval()
+    vis, ir = _pair(480, 640)
+    with torch.inference_mode():
+        fused, logits = model(vis, ir)
+    assert fused.shape == (1, 1, 480, 640) and logits.shape == (1, 9, 480, 640)
+
+
+def test_one_forward_gives_both_outputs() -> None:
+    """Both outputs come from one call of the backbone (no second pass, no cascade)."""
+    model = build_model().eval()
+    calls = []
+    model.backbone.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        model(*_pair(32, 32))
+    assert len(calls) == 1
+
+
+def test_num_classes_configurable() -> None:
+    cfg = ModelConfig(num_classes=3, class_names=["a", "b", "c"])
+    _, logits = build_model(cfg)(*_pair(16, 16))
+    assert logits.shape[1] == 3
+
+
+def _grad_norm(module: torch.nn.Module) -> float:
+    return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_both_losses_reach_the_backbone_and_fusion_loss_reaches_seg_branch() -> None:
+    model: MultiTaskVIF = build_model().train()
+    vis, ir = _pair(40, 48, n=2)
+    target = torch.randint(0, 9, (2, 40, 48))
+
+    fused, logits = model(vis, ir)
+    F.cross_entropy(logits, target).backward()
+    assert _grad_norm(model.backbone.vis) > 0 and _grad_norm(model.backbone.ir) > 0
+    assert _grad_norm(model.head.fusion_out) == 0  # the seg loss does not touch fusion's tail
+
+    model.zero_grad(set_to_none=True)
+    fused, logits = model(vis, ir)
+    F.l1_loss(fused, torch.maximum(vis, ir)).backward()
+    assert _grad_norm(model.backbone.vis) > 0 and _grad_norm(model.backbone.ir) > 0
+    # f_seg enters HIA-F, so the fusion loss also trains the segmentation branch's convs
+    assert _grad_norm(model.head.to_seg) > 0
+    assert _grad_norm(model.head.seg_to_fusion) > 0
+    assert _grad_norm(model.head.classifier) == 0
+
+
+def test_registry_backbones_all_work_with_the_head() -> None:
+    assert {"seafusion", "densefuse"} <= set(BACKBONES)
+    for name in BACKBONES:
+        model = build_model(backbone=name).eval()
+        with torch.no_grad():
+            fused, logits = model(*_pair(24, 24))
+        assert fused.shape == (1, 1, 24, 24) and logits.shape == (1, 9, 24, 24)
+
+
+def test_seafusion_default_feature_is_96_channels_and_widths_configurable() -> None:
+    assert build_backbone("seafusion").out_channels == 96
+    bb = build_backbone("seafusion", [8, 16, 24])
+    assert bb.out_channels == 48
+    assert bb(*_pair(16, 16)).shape == (1, 48, 16, 16)
+    model = build_model(widths=[8, 16, 24]).eval()
+    assert model(*_pair(16, 16))[1].shape == (1, 9, 16, 16)
+
+
+def test_unknown_backbone_and_bad_widths_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="unknown backbone 'nope'"):
+        build_model(backbone="nope")
+    with pytest.raises(ValueError, match="needs 3 widths"):
+        build_backbone("seafusion", [8, 16])
+    with pytest.raises(ValueError, match="unknown architecture"):
+        ModelConfig(architecture="bogus")
+    with pytest.raises(ValueError, match="class_names has 9 entries"):
+        ModelConfig(num_classes=4)
+
+
+def test_cascade_is_two_networks_and_heavier_than_multitaskvif() -> None:
+    mt = build_model()
+    cas = build_model(architecture="cascade")
+    fusion = build_model(architecture="fusion")
+    assert isinstance(cas, CascadeVIF) and isinstance(fusion, FusionNet)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # same backbone in all three
+    assert count(mt.backbone) == count(cas.fusion.backbone) == count(fusion.backbone)
+    assert count(mt) < count(cas)
+    with torch.no_grad():
+        y = fusion(*_pair(20, 20))
+    assert y.shape == (1, 1, 20, 20)
+
+
+def test_config_round_trip_and_unknown_keys() -> None:
+    cfg = ModelConfig(backbone="densefuse", widths=[8])
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown config keys: colour"):
+        ModelConfig.from_dict({"colour": 1})
