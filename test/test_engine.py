@@ -180,3 +180,37 @@ def test_custom_and_cascade_checkpoints(tmp_path, scene) -> None:
 def test_colorize_uses_checkpoint_palette(engine) -> None:
     rgb = engine.colorize(np.array([[1, 2]], np.uint8))
     assert rgb[0].tolist() == [engine.palette[1], engine.palette[2]]
+
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda_only
+def test_cuda_fp32_matches_cpu(engine, scene) -> None:
+    gpu = FusionEngine(device="cuda", precision="fp32")
+    assert gpu.device.type == "cuda" and FusionEngine(device="auto").device.type == "cuda"
+    a, b = engine.run(scene.ir, scene.vis), gpu.run(scene.ir, scene.vis)
+    assert np.abs(a.fused.astype(int) - b.fused).max() <= 1
+    assert (a.labels == b.labels).mean() > 0.999
+
+
+@cuda_only
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_cuda_half_precisions_are_close(engine, scene, precision: str) -> None:
+    gpu = FusionEngine(device="cuda", precision=precision)
+    a, b = engine.run(scene.ir, scene.vis), gpu.run(scene.ir, scene.vis)
+    assert np.abs(a.fused.astype(int) - b.fused).mean() < 4
+    assert (a.labels == b.labels).mean() > 0.9
+
+
+@cuda_only
+def test_cuda_one_upload_and_one_download_per_frame(scene) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    gpu = FusionEngine(device="cuda", size=(32, 48))
+    gpu.run(scene.ir, scene.vis)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        gpu.run(scene.ir, scene.vis)
+    names = [e.name for e in prof.events()]
+    assert sum("Memcpy HtoD" in n for n in names) == 1, names
+    assert sum("Memcpy DtoH" in n for n in names) == 1, names

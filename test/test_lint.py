@@ -30,4 +30,3 @@ def test_ament_flake8() -> None:
 
     rc, errors = main_with_errors(argv=[str(REPO / t) for t in TARGETS])
     assert rc == 0, f"{len(errors)} flake8 errors"
-

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# GPU checks, run on a machine with an NVIDIA GPU and PyTorch already installed
+# (installs nothing). Usage: bash benchmarks/gpu_check.sh OUTDIR
+# Runs the CUDA tests of the engine, the forward benchmark and the engine check on CUDA,
+# and writes logs and JSON into OUTDIR.
+set -uo pipefail
+out=${1:-gpu_results}
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 - <<'PY' | tee "$out/env.txt"
+import torch, numpy, cv2, platform
+print("torch", torch.__version__, "cuda", torch.version.cuda, "numpy", numpy.__version__,
+      "opencv", cv2.__version__, "python", platform.python_version())
+print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+PY
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$out/env.txt"
+python3 -m pytest -q -p no:cacheprovider test/test_engine.py test/test_model.py test/test_hiaf.py \
+  2>&1 | tee "$out/pytest_cuda.txt"
+python3 benchmarks/forward.py --device cuda --repeat 20 2>&1 | tee "$out/forward_cuda.md"
+python3 benchmarks/engine_check.py --device cuda --repeat 30 --json "$out/engine_cuda.json" \
+  2>&1 | tee "$out/engine_cuda.md"
