@@ -26,6 +26,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "fusion_node = mtvif_ros.node.fusion_node:main",
             "mtvif-demo = mtvif_ros.tools.demo:main",
             "mtvif-init-weights = mtvif_ros.tools.init_weights:main",
         ],

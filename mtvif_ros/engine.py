@@ -131,6 +131,12 @@ class FusionEngine:
                 self.checkpoint.meta.get("description", "no description"),
             )
 
+    def warmup(self, shape: tuple[int, int] = (64, 64)) -> None:
+        """One throw-away pass (at the inference size if set) so that library and device
+        initialization (CUDA context, cuDNN/oneDNN handles) does not land on the first frame."""
+        h, w = self.size or shape
+        self.run(np.zeros((h, w), np.uint8), np.zeros((h, w, 3), np.uint8))
+
     @property
     def class_names(self) -> list[str]:
         return list(self.checkpoint.config.class_names)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# DDS isolation: each pytest process gets its own domain (parallel runs must not cross-talk)
+# and discovery stays on this host. Set before any rclpy.init, also inherited by subprocesses.
+os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,13 +71,14 @@ def test_torch_is_pinned_in_requirements() -> None:
     assert torch_lines == ["torch==2.13.0"]
 
 
-def test_demo_writes_fused_and_label_images(tmp_path: Path) -> None:
+def test_offline_demo_writes_fused_and_label_images(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
             "mtvif_ros.tools.demo",
+            "--offline",
             "--out",
             str(out),
             "--scene-size",
@@ -94,6 +97,43 @@ def test_demo_writes_fused_and_label_images(tmp_path: Path) -> None:
             assert img is not None and img.shape[:2] == (120, 160)
     labels = cv2.imread(str(out / "sample_day_000_labels.png"), cv2.IMREAD_UNCHANGED)
     assert labels.dtype == np.uint8 and labels.ndim == 2 and labels.max() < 9
+
+
+def test_node_demo_runs_player_node_and_recorder_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip("rclpy")
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mtvif_ros.tools.demo",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--scene-size",
+            "96x128",
+            "--size",
+            "0x0",
+            "--frames",
+            "12",
+            "--rate",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pairs_published"] == 12 and summary["pairs_formed"] == 12
+    assert summary["outputs_received"] >= 1
+    assert summary["outputs_received"] + summary["dropped_superseded"] == 12
+    assert summary["e2e_latency_ms_p95"] >= summary["e2e_latency_ms_median"] > 0
+    for kind in ("fused", "labels", "overlay", "color"):
+        img = cv2.imread(str(out / f"frame00_{kind}.png"), cv2.IMREAD_UNCHANGED)
+        assert img is not None and img.shape[:2] == (96, 128), kind
+    assert (out / "summary.md").read_text().startswith("| quantity | value |")
 
 
 def test_demo_reports_bad_checkpoint_in_one_line(tmp_path: Path) -> None:

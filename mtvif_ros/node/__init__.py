@@ -1,0 +1,4 @@
+"""The ROS 2 layer: the fusion node, message conversions and a sample-scene player.
+
+Everything here is thin; the work happens in the pure-Python modules of the package.
+"""

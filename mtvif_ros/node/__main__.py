@@ -1,0 +1,7 @@
+"""``python -m mtvif_ros.node --ros-args ...`` for installs without ``ros2 run``."""
+
+import sys
+
+from mtvif_ros.node.fusion_node import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""The node's parameters: one table of names, defaults and descriptions, and validation.
+
+Pure Python so that the node (which declares these as ROS parameters), the offline tools
+(which read the same ``config/fusion.yaml``) and the tests share one definition. Validation
+returns messages that name the parameter and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtvif_ros.engine import PRECISIONS
+from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization
+
+IDENTITY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+SYNC_BACKENDS = ("auto", "message_filters", "builtin")
+RELIABILITIES = ("best_effort", "reliable", "system_default")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One ROS parameter. ``read_only`` ones are fixed after startup (restart to change)."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("model.checkpoint", "", "checkpoint .pt file; empty = the packaged default", True),
+    ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N", True),
+    ParamSpec("model.precision", "fp32", "fp32 | fp16 | bf16 (fp16 needs CUDA)", True),
+    ParamSpec(
+        "model.inference_size",
+        [0, 0],
+        "[height, width] the network runs at; [0, 0] = the visible image's size",
+        True,
+    ),
+    ParamSpec("model.num_threads", 0, "torch CPU threads; 0 = torch's default", True),
+    ParamSpec("ir.normalization", "percentile", "IR to [0,1]: percentile | minmax | fixed"),
+    ParamSpec("ir.min", 0.0, "lower bound of the 'fixed' IR window, in the image's units"),
+    ParamSpec("ir.max", 65535.0, "upper bound of the 'fixed' IR window, in the image's units"),
+    ParamSpec("ir.percentile_low", 1.0, "lower percentile (%) of the 'percentile' stretch"),
+    ParamSpec("ir.percentile_high", 99.0, "upper percentile (%) of the 'percentile' stretch"),
+    ParamSpec(
+        "registration.homography",
+        list(IDENTITY),
+        "row-major 3x3 homography mapping IR pixels into the visible image; identity = none",
+    ),
+    ParamSpec(
+        "sync.backend",
+        "auto",
+        "auto | message_filters | builtin (auto: message_filters where installed)",
+        True,
+    ),
+    ParamSpec("sync.slop", 0.05, "max IR/visible stamp difference (s) for a pair, exclusive"),
+    ParamSpec("sync.queue_size", 10, "messages kept per topic while waiting for a partner", True),
+    ParamSpec("sync.warn_after", 3.0, "warn once when no pair formed for this long (s)"),
+    ParamSpec("qos.reliability", "best_effort", "best_effort | reliable | system_default", True),
+    ParamSpec("qos.depth", 5, "input and output queue depth (keep last)", True),
+    ParamSpec("publish.fused", True, "publish fused/image (bgr8)"),
+    ParamSpec("publish.labels", True, "publish segmentation/labels (mono8 class ids)"),
+    ParamSpec("publish.color", True, "publish segmentation/color (rgb8) while subscribed"),
+    ParamSpec("publish.overlay", True, "publish segmentation/overlay (bgr8) while subscribed"),
+    ParamSpec("overlay.alpha", 0.5, "opacity of class colours in segmentation/overlay, 0..1"),
+    ParamSpec(
+        "palette.override",
+        "",
+        "class colours as 'r,g,b; r,g,b; ...' (one per class); empty = the checkpoint's",
+    ),
+    ParamSpec("diagnostics.period", 1.0, "seconds between /diagnostics messages", True),
+)
+DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
+
+
+class SettingsError(ValueError):
+    """A parameter value is invalid; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated parameter values, grouped for the parts that use them."""
+
+    values: dict[str, Any]
+    inference_size: tuple[int, int] | None
+    ir_normalization: IRNormalization
+    homography: list[float] | None
+    palette: list[list[int]] | None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for FusionEngine."""
+        return {
+            "checkpoint": self["model.checkpoint"] or None,
+            "device": self["model.device"],
+            "precision": self["model.precision"],
+            "size": self.inference_size,
+            "ir_normalization": self.ir_normalization,
+        }
+
+    @classmethod
+    def from_mapping(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Defaults updated with ``overrides``; raise SettingsError on the first bad value."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(DEFAULTS))
+        if unknown:
+            raise SettingsError(f"unknown parameter(s): {', '.join(unknown)}")
+        v = {**DEFAULTS, **overrides}
+        _check_choice(v, "model.precision", tuple(PRECISIONS))
+        _check_choice(v, "ir.normalization", IR_NORMALIZATIONS)
+        _check_choice(v, "sync.backend", SYNC_BACKENDS)
+        _check_choice(v, "qos.reliability", RELIABILITIES)
+        device = str(v["model.device"]).strip().lower()
+        if not (device in ("auto", "cpu", "cuda") or _is_cuda_index(device)):
+            raise SettingsError(
+                f"model.device '{v['model.device']}' is invalid; use auto, cpu, cuda or cuda:N"
+            )
+        size = list(v["model.inference_size"])
+        if len(size) != 2 or any(int(s) < 0 for s in size) or (0 in size and size != [0, 0]):
+            raise SettingsError(
+                f"model.inference_size {size} is invalid; use [height, width] or [0, 0]"
+            )
+        if size != [0, 0] and min(size) < 8:
+            raise SettingsError(f"model.inference_size {size} is too small; need both >= 8")
+        for name, lo in (("model.num_threads", 0), ("sync.queue_size", 1), ("qos.depth", 1)):
+            if int(v[name]) < lo:
+                raise SettingsError(f"{name} must be >= {lo}, got {v[name]}")
+        for name in ("sync.slop", "sync.warn_after", "diagnostics.period"):
+            if not (math.isfinite(float(v[name])) and float(v[name]) > 0):
+                raise SettingsError(f"{name} must be a positive number of seconds, got {v[name]}")
+        if not 0.0 <= float(v["overlay.alpha"]) <= 1.0:
+            raise SettingsError(f"overlay.alpha must be in [0, 1], got {v['overlay.alpha']}")
+        try:
+            norm = IRNormalization(
+                v["ir.normalization"],
+                float(v["ir.percentile_low"]),
+                float(v["ir.percentile_high"]),
+                float(v["ir.min"]),
+                float(v["ir.max"]),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"ir.*: {exc}") from None
+        return cls(
+            values=v,
+            inference_size=None if size == [0, 0] else (int(size[0]), int(size[1])),
+            ir_normalization=norm,
+            homography=_homography(v["registration.homography"]),
+            palette=parse_palette(v["palette.override"]),
+        )
+
+
+def _check_choice(v: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> None:
+    if v[name] not in choices:
+        raise SettingsError(f"{name} '{v[name]}' is invalid; use one of {' | '.join(choices)}")
+
+
+def _is_cuda_index(device: str) -> bool:
+    head, _, index = device.partition(":")
+    return head == "cuda" and index.isdigit()
+
+
+def _homography(values: Any) -> list[float] | None:
+    h = [float(x) for x in values]
+    if len(h) != 9 or not all(math.isfinite(x) for x in h):
+        raise SettingsError(
+            f"registration.homography needs 9 finite numbers (row-major 3x3), got {len(h)}"
+        )
+    a, b, c, d, e, f, g, hh, i = h
+    det = a * (e * i - f * hh) - b * (d * i - f * g) + c * (d * hh - e * g)
+    if abs(det) < 1e-12:
+        raise SettingsError("registration.homography is singular (determinant 0); fix the matrix")
+    return None if h == IDENTITY else h
+
+
+def parse_palette(text: str) -> list[list[int]] | None:
+    """'r,g,b; r,g,b' → [[r, g, b], ...]; empty → None."""
+    text = str(text).strip()
+    if not text:
+        return None
+    try:
+        rows = [[int(c) for c in row.split(",")] for row in text.split(";") if row.strip()]
+    except ValueError:
+        raise SettingsError(
+            f"palette.override '{text}' is invalid; write 'r,g,b; r,g,b; ...' with integers"
+        ) from None
+    if not rows or any(len(r) != 3 or not all(0 <= c <= 255 for c in r) for r in rows):
+        raise SettingsError("palette.override needs rows of 3 integers in 0..255, 'r,g,b; ...'")
+    return rows
+
+
+def load_params_file(path: str | Path, node_name: str = "mtvif_fusion") -> dict[str, Any]:
+    """Read ``ros__parameters`` from a ROS 2 params YAML (``/**`` or the node's name),
+    flattening nested keys to dotted names, as ROS does."""
+    with open(path) as f:
+        doc = yaml.safe_load(f) or {}
+    params: dict[str, Any] = {}
+    for key in ("/**", node_name, f"/{node_name}"):
+        section = doc.get(key, {}).get("ros__parameters", {})
+        params.update(_flatten(section))
+    return params
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out

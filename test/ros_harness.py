@@ -1,0 +1,102 @@
+"""In-process test rig: the fusion node plus a probe node, spun by one executor thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from mtvif_ros.node.conversions import array_to_image
+from mtvif_ros.node.fusion_node import INPUT_TOPICS, OUTPUT_TOPICS, FusionNode, make_qos
+
+
+class Rig:
+    def __init__(
+        self,
+        params: dict | None = None,
+        pub_reliability: str = "reliable",
+        subscribe: tuple[str, ...] = ("fused", "labels"),
+    ) -> None:
+        overrides = {"model.device": "cpu", "sync.backend": "builtin", **(params or {})}
+        self.node = FusionNode(
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
+        )
+        self.probe = rclpy.create_node("probe")
+        qos = make_qos(pub_reliability, 10)
+        self.pub = {r: self.probe.create_publisher(Image, t, qos) for r, t in INPUT_TOPICS.items()}
+        self.received: dict[str, list] = defaultdict(list)
+        self._lock = threading.Lock()
+        for kind in subscribe:
+            self.probe.create_subscription(
+                Image, OUTPUT_TOPICS[kind], self._keep(kind), make_qos("reliable", 50)
+            )
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics", self._keep("diag"), 10)
+        self.executor = MultiThreadedExecutor(num_threads=4)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.probe)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        self.wait_for_matching(subscribe)
+
+    def _keep(self, kind: str) -> Callable:
+        def cb(msg) -> None:
+            with self._lock:
+                self.received[kind].append((msg, time.monotonic()))
+
+        return cb
+
+    def outputs(self, kind: str) -> list:
+        with self._lock:
+            return [m for m, _ in self.received[kind]]
+
+    def wait_for_matching(self, outputs: tuple[str, ...] = (), timeout: float = 10.0) -> None:
+        """Until both directions are discovered: our inputs reach the node, its outputs us."""
+        pubs = list(self.pub.values()) + [self.node.pubs[k] for k in outputs]
+        assert self.wait(lambda: all(p.get_subscription_count() > 0 for p in pubs), timeout)
+
+    @staticmethod
+    def wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.01)
+        return predicate()
+
+    def send(
+        self,
+        ir: np.ndarray | Image,
+        vis: np.ndarray | Image,
+        ir_ns: int,
+        vis_ns: int | None = None,
+        ir_encoding: str | None = None,
+        vis_encoding: str = "bgr8",
+    ) -> None:
+        vis_ns = ir_ns if vis_ns is None else vis_ns
+        if isinstance(ir, np.ndarray):
+            enc = ir_encoding or {np.uint8: "mono8", np.uint16: "mono16"}.get(
+                ir.dtype.type, "32FC1"
+            )
+            ir = array_to_image(ir, enc)
+        if isinstance(vis, np.ndarray):
+            vis = array_to_image(vis, vis_encoding)
+        ir.header = Header(stamp=Time(nanoseconds=ir_ns).to_msg(), frame_id="ir_optical")
+        vis.header = Header(stamp=Time(nanoseconds=vis_ns).to_msg(), frame_id="camera_optical")
+        self.pub["ir"].publish(ir)
+        self.pub["visible"].publish(vis)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(timeout=10)
+        self.node.destroy_node()
+        self.probe.destroy_node()

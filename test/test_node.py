@@ -1,0 +1,344 @@
+"""The fusion node over real DDS (rclpy + Fast DDS from the pip wheels).
+
+A probe node publishes IR/visible images and subscribes to the outputs; the fusion node
+runs in the same process on CPU with small images so each inference takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is installed by make test")
+
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from ros_harness import Rig  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
+
+from mtvif_ros.data import make_scene  # noqa: E402
+from mtvif_ros.engine import FusionEngine  # noqa: E402
+from mtvif_ros.imaging import warp_ir  # noqa: E402
+from mtvif_ros.node.conversions import array_to_image  # noqa: E402
+from mtvif_ros.node.fusion_node import OUTPUT_TOPICS, FusionNode, StartupError  # noqa: E402
+from mtvif_ros.settings import DEFAULTS  # noqa: E402
+
+H, W = 48, 64
+SEC = 1_000_000_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros_context():
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return [make_scene(i, H, W, night=bool(i % 2)) for i in range(4)]
+
+
+@pytest.fixture()
+def rig(request):
+    rigs = []
+
+    def make(**kw) -> Rig:
+        rigs.append(Rig(**kw))
+        return rigs[-1]
+
+    yield make
+    for r in rigs:
+        r.close()
+
+
+def _base_ns() -> int:
+    return time.time_ns()
+
+
+def test_pairs_give_one_fused_and_one_label_image_each_with_the_visible_header(rig, scenes):
+    r = rig()  # reliable publisher → best-effort subscriber (the node's default QoS)
+    base = _base_ns()
+    for i, s in enumerate(scenes):
+        r.send(s.ir, s.vis, base + i * SEC // 10)
+        assert r.wait(lambda i=i: len(r.outputs("labels")) == i + 1)
+    time.sleep(0.3)
+    fused, labels = r.outputs("fused"), r.outputs("labels")
+    assert len(fused) == len(labels) == len(scenes)  # exactly one output per input pair
+    for i, (f, lab) in enumerate(zip(fused, labels, strict=True)):
+        stamp = base + i * SEC // 10
+        for m in (f, lab):
+            assert m.header.frame_id == "camera_optical"
+            assert m.header.stamp.sec * SEC + m.header.stamp.nanosec == stamp
+            assert (m.height, m.width) == (H, W)
+        assert f.encoding == "bgr8" and lab.encoding == "mono8"
+        assert max(lab.data) < 9
+    assert r.node.counters["processed"] == len(scenes)
+
+
+def test_node_output_equals_the_engine_on_the_same_pair(rig, scenes):
+    """Node and offline tools share the engine: identical labels and fused pixels."""
+    r = rig()
+    s = scenes[1]
+    r.send(s.ir, s.vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("labels")) == 1)
+    expected = FusionEngine(device="cpu").run(s.ir, s.vis)
+    lab = np.frombuffer(bytes(r.outputs("labels")[0].data), np.uint8).reshape(H, W)
+    fused = np.frombuffer(bytes(r.outputs("fused")[0].data), np.uint8).reshape(H, W, 3)
+    assert np.array_equal(lab, expected.labels) and np.array_equal(fused, expected.fused)
+
+
+def test_jitter_within_slop_pairs_and_offset_beyond_slop_does_not(rig, scenes):
+    r = rig(params={"sync.slop": 0.02, "sync.warn_after": 0.5})
+    base = _base_ns()
+    s = scenes[0]
+    jitter = [7, -9, 12, -15]  # ms, all within the 20 ms slop
+    for i, j in enumerate(jitter):
+        t = base + i * SEC // 10
+        r.send(s.ir, s.vis, t + j * 1_000_000, t)
+        assert r.wait(lambda i=i: len(r.outputs("labels")) == i + 1), f"jitter {j} ms"
+    n = r.node.counters["pairs"]
+    # 30 ms offset at 10 Hz: beyond the slop, no pair may form
+    for i in range(8):
+        t = base + (10 + i) * SEC // 10
+        r.send(s.ir, s.vis, t + 30_000_000, t)
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert r.node.counters["pairs"] == n and len(r.outputs("labels")) == len(jitter)
+    reason = r.node.no_pair_reason(1.0)
+    assert "+0.030 s" in reason and "larger than sync.slop 0.020 s" in reason
+
+
+def test_faster_publisher_than_inference_keeps_latency_bounded(rig):
+    """Pairs at 50 Hz into a ~100+ ms model: only the newest pair waits; drops are counted."""
+    big = make_scene(0, 240, 320)
+    r = rig(params={"qos.reliability": "reliable"})  # no DDS loss: every pair must be accounted
+    base = _base_ns()
+    n = 40
+    for i in range(n):
+        r.send(big.ir, big.vis, base + i * SEC // 50)
+        time.sleep(0.02)
+    last_stamp = base + (n - 1) * SEC // 50
+    node = r.node
+
+    def drained() -> bool:
+        c = node.counters
+        return c["pairs"] == n and c["processed"] + c["superseded"] == n
+
+    assert r.wait(drained, timeout=60)
+    c = node.counters
+    assert c["superseded"] > 0 and c["processed"] < n
+    # no queue: the last output is the last pair published, not a stale one
+    assert r.wait(lambda: len(r.outputs("labels")) == c["processed"], timeout=30)
+    final = r.outputs("labels")[-1].header.stamp
+    assert final.sec * SEC + final.nanosec == last_stamp
+
+
+def test_best_effort_publisher_also_works(rig, scenes):
+    r = rig(pub_reliability="best_effort")
+    r.send(scenes[0].ir, scenes[0].vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("fused")) == 1)
+
+
+def _bad_messages(s):
+    ir16 = array_to_image(s.ir, "mono16")
+    truncated = array_to_image(s.ir, "mono16")
+    truncated.data = truncated.data[: len(truncated.data) // 2]
+    wrong_enc = array_to_image(s.vis, "rgb8")
+    empty = array_to_image(np.zeros((0, 0), np.uint16), "mono16")
+    padded_bad_step = array_to_image(s.ir, "mono16")
+    padded_bad_step.step = 10  # smaller than width * 2
+    return [
+        ("wrong encoding", wrong_enc, s.vis, "bad_ir"),
+        ("step/data mismatch", truncated, s.vis, "bad_ir"),
+        ("zero-sized", empty, s.vis, "bad_ir"),
+        ("step too small", padded_bad_step, s.vis, "bad_ir"),
+        ("visible 16-bit", ir16, array_to_image(s.ir, "16UC1"), "bad_visible"),
+    ]
+
+
+def test_every_bad_input_is_dropped_counted_and_the_next_good_pair_processed(rig, scenes):
+    r = rig()
+    s = scenes[0]
+    base = _base_ns()
+    t = base
+    for i, (what, ir, vis, counter) in enumerate(_bad_messages(s)):
+        before = r.node.counters[counter]
+        r.send(ir, vis, t)
+        assert r.wait(lambda c=counter, b=before: r.node.counters[c] > b), what
+        t += SEC // 10
+        r.send(s.ir, s.vis, t)  # a good pair right after
+        assert r.wait(lambda i=i: len(r.outputs("labels")) == i + 1), what
+        t += SEC // 10
+    # zero stamps cannot be synchronized: dropped and counted
+    before = r.node.counters["bad_ir"]
+    r.send(s.ir, s.vis, 0)
+    assert r.wait(lambda: r.node.counters["bad_ir"] == before + 1)
+    # NaN/inf temperatures and IR of another size are processed, and counted
+    temps = (s.ir.astype(np.float32) / 100 - 40).copy()
+    temps[0, :5] = [np.nan, np.inf, -np.inf, np.nan, np.nan]
+    n = len(r.outputs("labels"))
+    r.send(temps, s.vis, t)
+    assert r.wait(lambda: len(r.outputs("labels")) == n + 1)
+    assert r.node.counters["nonfinite_ir"] == 1
+    r.send(s.ir[::2, ::2].copy(), s.vis, t + SEC // 10)
+    assert r.wait(lambda: len(r.outputs("labels")) == n + 2)
+    assert r.node.counters["size_mismatch"] == 1
+    assert r.node.counters["inference_errors"] == 0
+
+
+@pytest.mark.parametrize(
+    ("ir_enc", "vis_enc"), [("mono8", "rgb8"), ("16UC1", "bgra8"), ("32FC1", "mono8")]
+)
+def test_supported_encodings_end_to_end(rig, scenes, ir_enc, vis_enc):
+    s = scenes[2]
+    ir = {
+        "mono8": (s.ir // 64).astype(np.uint8),
+        "16UC1": s.ir,
+        "32FC1": s.ir.astype(np.float32) / 100,
+    }[ir_enc]
+    vis = {
+        "rgb8": s.vis[:, :, ::-1].copy(),
+        "bgra8": np.dstack([s.vis, np.full((H, W), 255, np.uint8)]),
+        "mono8": s.vis[:, :, 1].copy(),
+    }[vis_enc]
+    r = rig()
+    r.send(ir, vis, _base_ns(), ir_encoding=ir_enc, vis_encoding=vis_enc)
+    assert r.wait(lambda: len(r.outputs("fused")) == 1)
+    assert r.outputs("fused")[0].encoding == "bgr8"
+
+
+def test_color_and_overlay_are_published_only_while_subscribed(rig, scenes):
+    r = rig(subscribe=("labels",))
+    node = r.node
+    assert node._publisher_if_wanted("overlay", only_if_subscribed=True) is None
+    assert node._publisher_if_wanted("color", only_if_subscribed=True) is None
+    assert node._publisher_if_wanted("labels") is not None
+    for kind in ("color", "overlay"):
+        r.probe.create_subscription(Image, OUTPUT_TOPICS[kind], r._keep(kind), 10)
+    assert r.wait(lambda: node.pubs["overlay"].get_subscription_count() > 0)
+    assert r.wait(lambda: node.pubs["color"].get_subscription_count() > 0)
+    r.send(scenes[0].ir, scenes[0].vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("color")) == 1 and len(r.outputs("overlay")) == 1)
+    assert r.outputs("color")[0].encoding == "rgb8"
+    assert r.outputs("overlay")[0].encoding == "bgr8"
+
+
+def _call(node, client, request):
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(request)
+    end = time.monotonic() + 10
+    while not future.done() and time.monotonic() < end:
+        time.sleep(0.01)
+    return future.result()
+
+
+def test_enable_service_pauses_and_resumes_without_resubscribing(rig, scenes):
+    r = rig()
+    client = r.probe.create_client(SetBool, "/mtvif_fusion/enable")
+    res = _call(r.probe, client, SetBool.Request(data=False))
+    assert res.success and "paused" in res.message
+    base = _base_ns()
+    r.send(scenes[0].ir, scenes[0].vis, base)
+    assert r.wait(lambda: r.node.counters["paused"] == 1)
+    time.sleep(0.2)
+    assert r.outputs("labels") == []
+    assert _call(r.probe, client, SetBool.Request(data=True)).success
+    r.send(scenes[0].ir, scenes[0].vis, base + SEC // 10)
+    assert r.wait(lambda: len(r.outputs("labels")) == 1)
+
+
+def test_diagnostics_report_rates_drops_latency_and_device(rig, scenes):
+    r = rig(params={"diagnostics.period": 0.2})
+    base = _base_ns()
+    for i in range(3):
+        r.send(scenes[0].ir, scenes[0].vis, base + i * SEC // 10)
+        time.sleep(0.1)
+    assert r.wait(lambda: len(r.outputs("labels")) == 3)
+
+    def latest():
+        diags = r.outputs("diag")
+        return {kv.key: kv.value for kv in diags[-1].status[0].values} if diags else {}
+
+    assert r.wait(lambda: latest().get("processed") == "3", timeout=5)
+    values = latest()
+    for key in (
+        "ir rate (Hz)",
+        "visible rate (Hz)",
+        "pair rate (Hz)",
+        "superseded",
+        "unmatched ir",
+        "bad ir",
+        "inference latency mean (ms)",
+        "inference latency p95 (ms)",
+        "end-to-end latency p95 (ms)",
+        "device",
+        "precision",
+    ):
+        assert key in values, key
+    assert values["device"] == "cpu" and values["precision"] == "fp32"
+    assert float(values["inference latency p95 (ms)"]) > 0
+
+
+def test_parameter_changes_are_validated_at_runtime(rig):
+    r = rig()
+    client = r.probe.create_client(SetParameters, "/mtvif_fusion/set_parameters")
+
+    def set_(name, value):
+        req = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return _call(r.probe, client, req).results[0]
+
+    bad = set_("sync.slop", -1.0)
+    assert not bad.successful and "sync.slop must be a positive" in bad.reason
+    ro = set_("model.device", "cuda")
+    assert not ro.successful
+    bad_palette = set_("palette.override", "1,2,3")
+    assert not bad_palette.successful and "9 classes" in bad_palette.reason
+    ok = set_("sync.slop", 0.2)
+    assert ok.successful and r.node.pairer.slop_ns == 200_000_000
+    assert set_("ir.normalization", "minmax").successful
+    assert r.node.engine.ir_normalization.method == "minmax"
+
+
+def test_homography_registers_ir_before_inference(rig, scenes):
+    hom = [1.0, 0.0, 4.0, 0.0, 1.0, -3.0, 0.0, 0.0, 1.0]
+    r = rig(params={"registration.homography": hom})
+    s = scenes[3]
+    r.send(s.ir, s.vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("labels")) == 1)
+    got = np.frombuffer(bytes(r.outputs("labels")[0].data), np.uint8).reshape(H, W)
+    engine = FusionEngine(device="cpu")
+    assert np.array_equal(got, engine.run(warp_ir(s.ir, hom, (H, W)), s.vis).labels)
+    assert not np.array_equal(got, engine.run(s.ir, s.vis).labels)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("model.precision", "fp16", "fp16' needs a CUDA device"),
+        ("sync.slop", -0.1, "sync.slop must be a positive"),
+        ("model.checkpoint", "/nonexistent/model.pt", "file not found"),
+        ("sync.backend", "message_filters", None),
+    ],
+)
+def test_invalid_startup_parameters_fail_with_one_clear_message(name, value, message):
+    from mtvif_ros.node.fusion_node import message_filters_available
+
+    if name == "sync.backend" and message_filters_available():
+        pytest.skip("message_filters is installed here")
+    with pytest.raises(StartupError) as exc:
+        FusionNode(parameter_overrides=[Parameter(name, value=value)])
+    text = str(exc.value)
+    assert "\n" not in text
+    assert (message or "message_filters package is not installed") in text
+
+
+def test_every_parameter_is_declared_with_a_description(rig):
+    r = rig()
+    names = set(r.node._parameters) - {"use_sim_time", "start_type_description_service"}
+    assert names == set(DEFAULTS)
+    for name in DEFAULTS:
+        assert r.node.describe_parameter(name).description

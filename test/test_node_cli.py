@@ -1,0 +1,135 @@
+"""The node as users start it: a process with --ros-args, remaps, a params file, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is installed by make test")
+
+from ros_harness import Rig  # noqa: E402
+
+from mtvif_ros.data import make_scene  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SEC = 1_000_000_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros_context():
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+def _start(*ros_args: str, module: bool = True) -> subprocess.Popen:
+    exe = (
+        [sys.executable, "-m", "mtvif_ros.node"]
+        if module
+        else [str(Path(sys.executable).parent / "fusion_node")]
+    )
+    return subprocess.Popen(
+        [*exe, "--ros-args", *ros_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"},
+    )
+
+
+def _stop(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+class _Probe(Rig):
+    """Only the probe half of the rig: publishes to the node in the other process."""
+
+    def __init__(self, ir_topic: str) -> None:
+        import threading
+        from collections import defaultdict
+
+        from rclpy.executors import MultiThreadedExecutor
+        from sensor_msgs.msg import Image
+
+        from mtvif_ros.node.fusion_node import make_qos
+
+        self.probe = rclpy.create_node("cli_probe")
+        self.pub = {
+            "ir": self.probe.create_publisher(Image, ir_topic, make_qos("reliable", 10)),
+            "visible": self.probe.create_publisher(
+                Image, "visible/image", make_qos("reliable", 10)
+            ),
+        }
+        self.received = defaultdict(list)
+        self._lock = threading.Lock()
+        self.probe.create_subscription(Image, "fused/image", self._keep("fused"), 10)
+        self.executor = MultiThreadedExecutor(num_threads=2)
+        self.executor.add_node(self.probe)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(timeout=10)
+        self.probe.destroy_node()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_process_with_params_file_remap_offset_warning_and_clean_shutdown(stop_signal):
+    proc = _start(
+        "--params-file",
+        str(REPO / "config" / "fusion.yaml"),
+        "-p",
+        "model.device:=cpu",
+        "-p",
+        "sync.slop:=0.02",
+        "-p",
+        "sync.warn_after:=1.0",
+        "-r",
+        "ir/image:=/thermal/image_raw",
+        module=stop_signal == signal.SIGINT,
+    )
+    probe = _Probe("/thermal/image_raw")
+    try:
+        assert probe.wait(
+            lambda: all(p.get_subscription_count() > 0 for p in probe.pub.values()), 60
+        ), "node did not subscribe"
+        s = make_scene(0, 48, 64)
+        base = time.time_ns()
+        for i in range(100):  # good pairs until one comes back (output discovery may lag)
+            probe.send(s.ir, s.vis, base - (100 - i) * SEC // 10)
+            if probe.wait(lambda: len(probe.outputs("fused")) > 0, 0.3):
+                break
+        assert probe.outputs("fused"), "no output from the node process"
+        for i in range(1, 25):  # then 30 ms IR-visible offset: beyond the 20 ms slop
+            t = base + i * SEC // 10
+            probe.send(s.ir, s.vis, t + 30_000_000, t)
+            time.sleep(0.1)
+    finally:
+        probe.close()
+        code, err = _stop(proc, stop_signal)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "IR-visible stamp offset is +0.030 s, larger than sync.slop 0.020 s" in err
+    assert "/thermal/image_raw" in err  # the remapped input is what the node subscribed
+
+
+def test_bad_parameter_exits_with_one_line():
+    proc = _start("-p", "model.precision:=fp16", "-p", "model.device:=cpu")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if "cannot start" in ln]
+    assert len(lines) == 1 and "fp16' needs a CUDA device" in lines[0]
