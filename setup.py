@@ -29,6 +29,7 @@ setup(
             "fusion_node = mtvif_ros.node.fusion_node:main",
             "mtvif-demo = mtvif_ros.tools.demo:main",
             "mtvif-init-weights = mtvif_ros.tools.init_weights:main",
+            "mtvif-train = mtvif_ros.train:main",
         ],
     },
 )

@@ -46,10 +46,14 @@ def test_fused_luma_is_the_networks_and_chroma_is_the_visibles(engine, scene) ->
     r = engine.run(scene.ir, scene.vis)
     y_fused, chroma_fused = split_luma(r.fused)
     y_net = _network_luma(engine, scene.ir, scene.vis)
-    assert np.abs(y_fused - y_net).max() * 255 <= 1.0
+    # where the new luma with the old chroma stays inside the RGB gamut, the round trip is
+    # exact to rounding; out-of-gamut colours are clipped (a few pixels, small error)
+    in_gamut = ((r.fused > 0) & (r.fused < 255)).all(axis=2)
+    assert in_gamut.mean() > 0.9
+    err = np.abs(y_fused - y_net) * 255
+    assert err[in_gamut].max() <= 1.0 and err.mean() < 0.5
     _, chroma_vis = split_luma(scene.vis)
-    # chroma survives up to the uint8 rounding of the output image
-    assert np.abs(chroma_fused - chroma_vis).max() * 255 <= 3.0
+    assert np.abs(chroma_fused - chroma_vis)[in_gamut].max() * 255 <= 3.0
 
 
 def test_labels_are_the_argmax_of_the_logits(engine, scene) -> None:

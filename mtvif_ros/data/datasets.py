@@ -1,0 +1,148 @@
+"""Registered IR/visible pair datasets: manifest CSV, paired folders, MSRS layout, synthetic.
+
+Every dataset yields ``Pair`` objects with arrays in the engine's conventions (IR H×W,
+visible BGR H×W×3 or grey H×W, labels H×W uint8 or None). Files are read lazily. Names
+present on one side only are not crashed on: they are listed in ``problems`` and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mtvif_ros.data.sample_scene import make_scene
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class Pair:
+    name: str
+    ir: np.ndarray
+    vis: np.ndarray
+    labels: np.ndarray | None = None
+
+
+def read_ir(path: Path) -> np.ndarray:
+    """IR image as stored (8- or 16-bit single channel; colour files are reduced to grey)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise OSError(f"cannot read IR image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+
+
+def read_vis(path: Path) -> np.ndarray:
+    """Visible image as BGR uint8, or grey uint8 for single-channel files."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise OSError(f"cannot read visible image {path}")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img
+
+
+@dataclass
+class PairList:
+    """A list of (name, ir path, vis path, labels path or None), read on access."""
+
+    items: list[tuple[str, Path, Path, Path | None]]
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Pair:
+        name, ir, vis, lab = self.items[i]
+        labels = cv2.imread(str(lab), cv2.IMREAD_GRAYSCALE) if lab is not None else None
+        return Pair(name, read_ir(ir), read_vis(vis), labels)
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTS}
+
+
+def _pair_folders(ir_dir: Path, vis_dir: Path, lab_dir: Path | None) -> PairList:
+    irs, viss = _by_stem(ir_dir), _by_stem(vis_dir)
+    labs = _by_stem(lab_dir) if lab_dir is not None else {}
+    problems = [
+        f"{n}: IR image without a visible partner in {vis_dir}" for n in irs if n not in viss
+    ]
+    problems += [
+        f"{n}: visible image without an IR partner in {ir_dir}" for n in viss if n not in irs
+    ]
+    names = sorted(set(irs) & set(viss))
+    return PairList([(n, irs[n], viss[n], labs.get(n)) for n in names], problems)
+
+
+def folder_pairs(root: str | Path) -> PairList:
+    """``root/ir``, ``root/vi`` (or ``root/vis``), optional ``root/labels``, matched by stem."""
+    root = Path(root)
+    vis_dir = root / "vi" if (root / "vi").is_dir() else root / "vis"
+    if not (root / "ir").is_dir() or not vis_dir.is_dir():
+        raise FileNotFoundError(f"{root}: expected folders ir/ and vi/ (paired by file name)")
+    lab = root / "labels"
+    return _pair_folders(root / "ir", vis_dir, lab if lab.is_dir() else None)
+
+
+def msrs_pairs(root: str | Path, split: str = "test") -> PairList:
+    """The MSRS release layout: ``root/{train,test}/{vi,ir,Segmentation_labels}/NAME.png``."""
+    base = Path(root) / split
+    if not (base / "ir").is_dir():
+        raise FileNotFoundError(f"{base}: expected the MSRS layout {split}/ir, {split}/vi")
+    lab = base / "Segmentation_labels"
+    return _pair_folders(base / "ir", base / "vi", lab if lab.is_dir() else None)
+
+
+def manifest_pairs(
+    manifest: str | Path,
+    sets: Sequence[str] | None = None,
+    split: str | None = None,
+    labels_dir: str | None = None,
+) -> PairList:
+    """Rows of a manifest CSV (``set,name,ir_path,vi_path,...,split``), paths relative to it.
+
+    ``labels_dir`` (relative to each set's folder, e.g. ``teacher_labels``) attaches
+    label images named like the pair when they exist.
+    """
+    manifest = Path(manifest)
+    root = manifest.parent
+    items, problems = [], []
+    with open(manifest, newline="") as f:
+        for row in csv.DictReader(f):
+            if (sets and row["set"] not in sets) or (split and row.get("split") != split):
+                continue
+            ir, vis = root / row["ir_path"], root / row["vi_path"]
+            missing = [str(p) for p in (ir, vis) if not p.is_file()]
+            if missing:
+                problems.append(f"{row['name']}: missing {', '.join(missing)}")
+                continue
+            lab = None
+            if labels_dir:
+                cand = root / row["set"] / labels_dir / f"{row['name']}.png"
+                lab = cand if cand.is_file() else None
+            items.append((f"{row['set']}/{row['name']}", ir, vis, lab))
+    return PairList(items, problems)
+
+
+@dataclass
+class SyntheticScenes:
+    """``count`` labelled sample scenes (day/night alternating) from the built-in generator."""
+
+    count: int = 64
+    height: int = 240
+    width: int = 320
+    seed: int = 1000
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> Pair:
+        s = make_scene(self.seed + i, self.height, self.width, night=bool(i % 2))
+        return Pair(s.name, s.ir, s.vis, s.labels)

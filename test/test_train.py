@@ -1,0 +1,241 @@
+"""Training: losses, the loop, exact resume, overfitting, DDP, unlabelled data, cascade."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mtvif_ros.classes import IGNORE_INDEX
+from mtvif_ros.data import make_scene
+from mtvif_ros.losses import FusionLoss, OhemCrossEntropy, seg_weight
+from mtvif_ros.metrics import ConfusionMatrix
+from mtvif_ros.model import load_checkpoint
+from mtvif_ros.train import Trainer, build_parser, parse_config
+
+FAST = [
+    "--crop",
+    "48",
+    "--batch-size",
+    "4",
+    "--workers",
+    "0",
+    "--val-synthetic",
+    "1",
+    "--synthetic-size",
+    "64",
+    "80",
+    "--no-progress",
+    "--log-every",
+    "1",
+    "--warmup-steps",
+    "2",
+    "--seg-warmup-steps",
+    "2",
+    "--seg-ramp-steps",
+    "2",
+]
+
+
+def _train(tmp: Path, *extra: str) -> Trainer:
+    cfg = parse_config([*FAST, "--out", str(tmp), *extra])
+    trainer = Trainer(cfg)
+    trainer.run()
+    return trainer
+
+
+def _log(path: Path) -> list[dict[str, float]]:
+    with open(path / "log.csv") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def test_fusion_loss_is_zero_for_the_max_image_and_grows_with_error() -> None:
+    loss = FusionLoss()
+    a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    target = torch.maximum(a, b)
+    perfect = loss(target, a, b)
+    assert float(perfect["intensity"]) == 0.0
+    worse = loss(target * 0.5, a, b)
+    assert float(worse["fusion"]) > float(perfect["fusion"])
+    assert "ssim" in FusionLoss(ssim_weight=1.0)(target, a, b)
+
+
+def test_ohem_ignores_255_and_keeps_hard_pixels() -> None:
+    ohem = OhemCrossEntropy(thresh=0.7)
+    logits = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    target = torch.full((1, 4, 4), IGNORE_INDEX)
+    zero = ohem(logits, target)
+    zero.backward()  # an unlabelled batch gives a zero that still back-propagates
+    assert float(zero.detach()) == 0.0 and logits.grad is not None
+    target[0, 0, 0] = 1
+    assert abs(float(ohem(logits, target)) - np.log(3)) < 1e-5
+
+
+def test_seg_weight_schedule() -> None:
+    assert seg_weight(0, 2.0, 10, 10) == 0.0
+    assert seg_weight(14, 2.0, 10, 10) == pytest.approx(1.0)
+    assert seg_weight(100, 2.0, 10, 10) == 2.0
+
+
+def test_a_few_steps_lower_the_loss(tmp_path: Path) -> None:
+    _train(tmp_path, "--synthetic", "8", "--steps", "40", "--lr", "0.003")
+    rows = _log(tmp_path)
+    first = np.mean([r["fusion"] for r in rows[:5]])
+    last = np.mean([r["fusion"] for r in rows[-5:]])
+    assert last < 0.8 * first
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt.trained and ckpt.meta["steps"] == 40
+    assert (tmp_path / "loss_curve.png").is_file() and (tmp_path / "best.pt").is_file()
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path: Path) -> None:
+    args = ["--synthetic", "12", "--batch-size", "3", "--steps", "10"]
+    _train(tmp_path / "a", *args)
+    _train(tmp_path / "b", *args, "--stop-after", "6")
+    assert len(_log(tmp_path / "b")) == 6
+    _train(tmp_path / "b", *args, "--resume", str(tmp_path / "b" / "train_state.pt"))
+    a, b = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert [r["step"] for r in b] == list(range(1, 11))
+    for ra, rb in zip(a[6:], b[6:], strict=True):
+        assert ra["loss"] == rb["loss"] and ra["lr"] == rb["lr"]
+
+
+def test_overfitting_one_labelled_sample_reaches_high_miou(tmp_path: Path) -> None:
+    trainer = _train(
+        tmp_path,
+        "--synthetic",
+        "1",
+        "--batch-size",
+        "1",
+        "--crop",
+        "64",
+        "--steps",
+        "250",
+        "--lr",
+        "0.004",
+        "--val-every",
+        "100000",
+        "--seg-warmup-steps",
+        "0",
+        "--beta1",
+        "0.1",
+    )
+    scene = trainer.data.sources[0][0]
+    from mtvif_ros.train import prepare_pair
+
+    y, ir, labels = prepare_pair(scene)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        _, logits = model(torch.from_numpy(y)[None, None], torch.from_numpy(ir)[None, None])
+    cm = ConfusionMatrix()
+    cm.update(logits.argmax(1)[0].numpy(), labels)
+    assert cm.scores()["mIoU"] > 0.9, cm.iou()
+
+
+def test_unlabelled_real_pairs_train_with_the_fusion_loss_only(tmp_path: Path) -> None:
+    folder = tmp_path / "pairs"
+    (folder / "ir").mkdir(parents=True)
+    (folder / "vi").mkdir()
+    for i in range(4):
+        s = make_scene(i, 64, 80)
+        cv2.imwrite(str(folder / "ir" / f"p{i}.png"), s.ir)
+        cv2.imwrite(str(folder / "vi" / f"p{i}.png"), s.vis)
+    _train(
+        tmp_path / "run",
+        "--synthetic",
+        "0",
+        "--data-folders",
+        str(folder),
+        "--val-real",
+        "1",
+        "--steps",
+        "4",
+        "--batch-size",
+        "1",
+    )
+    rows = _log(tmp_path / "run")
+    assert len(rows) == 4 and all(r["seg"] == 0.0 for r in rows)
+    assert all(np.isfinite(r["loss"]) for r in rows)
+
+
+def test_cascade_trains_in_two_stages(tmp_path: Path) -> None:
+    trainer = _train(
+        tmp_path,
+        "--architecture",
+        "cascade",
+        "--synthetic",
+        "8",
+        "--steps",
+        "6",
+        "--cascade-fusion-steps",
+        "3",
+        "--model",
+        '{"cascade_seg_widths": [8, 16]}',
+    )
+    rows = _log(tmp_path)
+    assert all(r["seg"] == 0 for r in rows[:3]) and all(r["seg"] > 0 for r in rows[3:])
+    assert load_checkpoint(tmp_path / "last.pt").config.architecture == "cascade"
+    assert trainer.model.fusion.decoder is not None
+
+
+def test_help_documents_every_setting() -> None:
+    text = build_parser().format_help()
+    from dataclasses import fields
+
+    from mtvif_ros.train import TrainConfig
+
+    for f in fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in text
+
+
+def test_unknown_setting_in_yaml_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 3\nlearning_rate: 1\n")
+    with pytest.raises(SystemExit, match="learning_rate"):
+        parse_config(["--config", str(cfg)])
+
+
+def test_ddp_two_processes_gloo(tmp_path: Path) -> None:
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which(
+        "torchrun"
+    )
+    if torchrun is None:
+        pytest.skip("torchrun not found")
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "mtvif_ros.train",
+            *FAST,
+            "--synthetic",
+            "8",
+            "--steps",
+            "4",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt.meta["steps"] == 4
+    assert len(_log(out)) == 4  # rank 0 alone logs
