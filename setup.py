@@ -30,6 +30,7 @@ setup(
             "mtvif-demo = mtvif_ros.tools.demo:main",
             "mtvif-init-weights = mtvif_ros.tools.init_weights:main",
             "mtvif-train = mtvif_ros.train:main",
+            "mtvif-eval = mtvif_ros.tools.eval:main",
         ],
     },
 )

@@ -1,5 +1,7 @@
-"""Evaluation metrics (pure numpy): segmentation now; fusion metrics follow."""
+"""Evaluation metrics (pure numpy/OpenCV): fusion metrics and segmentation IoU."""
 
+from mtvif_ros.metrics.fusion import KEYS as FUSION_KEYS
+from mtvif_ros.metrics.fusion import fusion_metrics
 from mtvif_ros.metrics.segmentation import (
     MSRS_SHORT,
     ConfusionMatrix,
@@ -7,4 +9,11 @@ from mtvif_ros.metrics.segmentation import (
     iou_table_row,
 )
 
-__all__ = ["MSRS_SHORT", "ConfusionMatrix", "iou_table_header", "iou_table_row"]
+__all__ = [
+    "FUSION_KEYS",
+    "MSRS_SHORT",
+    "ConfusionMatrix",
+    "fusion_metrics",
+    "iou_table_header",
+    "iou_table_row",
+]
