@@ -31,6 +31,7 @@ setup(
             "mtvif-init-weights = mtvif_ros.tools.init_weights:main",
             "mtvif-train = mtvif_ros.train:main",
             "mtvif-eval = mtvif_ros.tools.eval:main",
+            "mtvif-bag = mtvif_ros.tools.bag:main",
         ],
     },
 )

@@ -120,14 +120,21 @@ def _bgr(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
 
 
-def _grid_row(images: list[np.ndarray], height: int = 160) -> np.ndarray:
+def _grid_row(images: list[np.ndarray], box: tuple[int, int] = (160, 213)) -> np.ndarray:
+    """Tiles letterboxed into equal boxes, so rows of differently sized pairs stack."""
+    bh, bw = box
     tiles = []
     for img in images:
         img = _bgr(img)
-        w = round(img.shape[1] * height / img.shape[0])
-        tiles.append(cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA))
-    row = np.hstack(tiles)
-    return row
+        scale = min(bh / img.shape[0], bw / img.shape[1])
+        h, w = max(1, round(img.shape[0] * scale)), max(1, round(img.shape[1] * scale))
+        tile = np.zeros((bh, bw, 3), np.uint8)
+        top, left = (bh - h) // 2, (bw - w) // 2
+        tile[top : top + h, left : left + w] = cv2.resize(
+            img, (w, h), interpolation=cv2.INTER_AREA
+        )
+        tiles.append(tile)
+    return np.hstack(tiles)
 
 
 def _write(path: Path, img: np.ndarray) -> None:

@@ -98,6 +98,9 @@ def test_eval_on_sample_scenes_writes_report_csv_grid_and_plots(tmp_path: Path, 
 def test_eval_reports_unpaired_files_and_bad_input(tmp_path: Path, capsys) -> None:
     _write_pairs(tmp_path / "f", 2)
     cv2.imwrite(str(tmp_path / "f" / "vi" / "lonely.png"), make_scene(9, 48, 64).vis)
+    other = make_scene(7, 70, 50)  # a pair of another size and aspect: the grid still stacks
+    cv2.imwrite(str(tmp_path / "f" / "ir" / "tall.png"), other.ir)
+    cv2.imwrite(str(tmp_path / "f" / "vi" / "tall.png"), other.vis)
     out = tmp_path / "eval"
     assert (
         eval_main(

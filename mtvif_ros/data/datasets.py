@@ -144,5 +144,7 @@ class SyntheticScenes:
         return self.count
 
     def __getitem__(self, i: int) -> Pair:
+        if not 0 <= i < self.count:
+            raise IndexError(f"scene {i} of {self.count}")
         s = make_scene(self.seed + i, self.height, self.width, night=bool(i % 2))
         return Pair(s.name, s.ir, s.vis, s.labels)
