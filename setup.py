@@ -32,6 +32,8 @@ setup(
             "mtvif-train = mtvif_ros.train:main",
             "mtvif-eval = mtvif_ros.tools.eval:main",
             "mtvif-bag = mtvif_ros.tools.bag:main",
+            "mtvif-export = mtvif_ros.tools.export:main",
+            "mtvif-bench = mtvif_ros.tools.bench:main",
         ],
     },
 )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU checks, run on a machine with an NVIDIA GPU and PyTorch already installed
 # (installs nothing). Usage: bash benchmarks/gpu_check.sh OUTDIR
-# Runs the CUDA tests of the engine, the forward benchmark and the engine check on CUDA,
-# and writes logs and JSON into OUTDIR.
+# Runs the CUDA tests of the engine, the forward benchmark, the engine check and the full
+# mtvif-bench table (fp32/bf16/fp16/channels_last/torch.compile/onnxruntime) on CUDA, and
+# writes logs, Markdown and JSON into OUTDIR.
 set -uo pipefail
 out=${1:-gpu_results}
 mkdir -p "$out"
@@ -19,3 +20,5 @@ python3 -m pytest -q -p no:cacheprovider test/test_engine.py test/test_model.py 
 python3 benchmarks/forward.py --device cuda --repeat 20 2>&1 | tee "$out/forward_cuda.md"
 python3 benchmarks/engine_check.py --device cuda --repeat 30 --json "$out/engine_cuda.json" \
   2>&1 | tee "$out/engine_cuda.md"
+python3 -m mtvif_ros.tools.bench --devices cuda --repeat 30 --compile --out "$out" \
+  --machine bench 2>&1 | tail -30

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,6 +29,7 @@ from mtvif_ros.model.weights import default_checkpoint_path
 log = logging.getLogger("mtvif_ros.engine")
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -87,6 +89,9 @@ class FusionEngine:
     weights stay fp32). ``size``: (h, w) to run the network at a fixed size and resize
     outputs back to the visible size (labels nearest), or None for native size.
     ``ir_normalization``: how 16-bit/float IR is mapped to [0, 1].
+    ``backend``: ``torch``, or ``onnxruntime`` (the checkpoint is exported to ONNX once and
+    cached; TensorRT/CUDA/CPU execution providers in that order of preference, fp32).
+    ``channels_last`` and ``compile`` (torch.compile) are optional torch fast paths.
     """
 
     def __init__(
@@ -96,7 +101,13 @@ class FusionEngine:
         precision: str = "fp32",
         size: tuple[int, int] | None = None,
         ir_normalization: IRNormalization | None = None,
+        backend: str = "torch",
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend '{backend}' is unknown; use torch or onnxruntime")
+        self.backend = backend
         self.device = resolve_device(device)
         self.dtype = check_precision(precision, self.device)
         self.precision = precision
@@ -114,6 +125,16 @@ class FusionEngine:
                 "a multitaskvif or cascade checkpoint"
             )
         self.model = self.checkpoint.model.to(self.device).eval()
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if compile else self.model
+        self.session = None
+        if backend == "onnxruntime":
+            if precision != "fp32":
+                raise ValueError("the onnxruntime backend runs fp32; use precision fp32")
+            self.session, self.providers = _ort_session(path)
+            self.device = torch.device("cpu")  # tensors around the session stay on the host
         self.lut = label_lut(self.checkpoint.config.palette)
         log.info(
             "FusionEngine: %s (%s, backbone %s) on %s, %s%s",
@@ -162,8 +183,16 @@ class FusionEngine:
         x = x.to(self.device, non_blocking=True)
         if self.size is not None and self.size != (h, w):
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.precision != "fp32"):
-            fused_y, logits = self.model(x[:, :1], x[:, 1:])
+        if self.session is not None:
+            xn = x.numpy()
+            fused, logits = self.session.run(None, {"vis_y": xn[:, :1], "ir": xn[:, 1:]})
+            fused_y, logits = torch.from_numpy(fused), torch.from_numpy(logits)
+        else:
+            x = x.contiguous(memory_format=self.memory_format)
+            with torch.autocast(
+                self.device.type, dtype=self.dtype, enabled=self.precision != "fp32"
+            ):
+                fused_y, logits = self._forward(x[:, :1], x[:, 1:])
         labels = logits.argmax(1, keepdim=True).to(torch.float32)
         fused_y = fused_y.float()
         if fused_y.shape[-2:] != (h, w):
@@ -184,6 +213,28 @@ class FusionEngine:
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """Class ids → RGB with the checkpoint's palette."""
         return self.lut[labels]
+
+
+def _ort_session(checkpoint: str | os.PathLike[str]):
+    """An onnxruntime session for the checkpoint, exported once into the user cache."""
+    import hashlib
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ValueError("backend 'onnxruntime' needs the onnxruntime package") from None
+    from mtvif_ros.export import export_onnx, ort_providers
+
+    digest = hashlib.sha1(open(checkpoint, "rb").read()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtvif_ros"
+    onnx_path = cache / f"{digest}.onnx"
+    if not onnx_path.is_file():
+        log.info("exporting %s to ONNX (%s), once", checkpoint, onnx_path)
+        tmp = export_onnx(checkpoint, cache / f"{digest}.tmp.onnx")
+        os.replace(tmp, onnx_path)
+    providers = ort_providers()
+    log.info("onnxruntime providers: %s", ", ".join(providers))
+    return ort.InferenceSession(str(onnx_path), providers=providers), providers
 
 
 def _check_pair(ir: np.ndarray, vis: np.ndarray) -> None:

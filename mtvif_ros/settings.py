@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mtvif_ros.engine import PRECISIONS
+from mtvif_ros.engine import BACKENDS, PRECISIONS
 from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization
 
 IDENTITY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
@@ -44,6 +44,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         True,
     ),
     ParamSpec("model.num_threads", 0, "torch CPU threads; 0 = torch's default", True),
+    ParamSpec(
+        "model.backend",
+        "torch",
+        "torch | onnxruntime (exported once; TensorRT/CUDA/CPU providers, fp32)",
+        True,
+    ),
+    ParamSpec("model.channels_last", False, "torch backend: channels_last memory format", True),
+    ParamSpec("model.compile", False, "torch backend: torch.compile (slow first frame)", True),
     ParamSpec("ir.normalization", "percentile", "IR to [0,1]: percentile | minmax | fixed"),
     ParamSpec("ir.min", 0.0, "lower bound of the 'fixed' IR window, in the image's units"),
     ParamSpec("ir.max", 65535.0, "upper bound of the 'fixed' IR window, in the image's units"),
@@ -105,6 +113,9 @@ class Settings:
             "precision": self["model.precision"],
             "size": self.inference_size,
             "ir_normalization": self.ir_normalization,
+            "backend": self["model.backend"],
+            "channels_last": bool(self["model.channels_last"]),
+            "compile": bool(self["model.compile"]),
         }
 
     @classmethod
@@ -116,6 +127,7 @@ class Settings:
             raise SettingsError(f"unknown parameter(s): {', '.join(unknown)}")
         v = {**DEFAULTS, **overrides}
         _check_choice(v, "model.precision", tuple(PRECISIONS))
+        _check_choice(v, "model.backend", BACKENDS)
         _check_choice(v, "ir.normalization", IR_NORMALIZATIONS)
         _check_choice(v, "sync.backend", SYNC_BACKENDS)
         _check_choice(v, "qos.reliability", RELIABILITIES)

@@ -1,0 +1,201 @@
+"""mtvif-bench: complexity and engine latency tables, per device, as Markdown + JSON.
+
+    mtvif-bench [--devices cpu cuda] [--repeat 10] [--compile] [--out benchmarks/results]
+
+Complexity (480×640, batch 1): parameters, FLOPs (torch.utils.flop_counter) and peak
+activation memory of (a) backbone + original decoder, (b) MultiTaskVIF, (c) the cascade.
+Latency: the engine at 480×640 and at an inference size of 240×320 for each variant the
+device supports (fp32, bf16, fp16, channels_last, torch.compile with --compile,
+onnxruntime); every variant's output is first checked against the fp32 engine (max |Δ|
+of the fused image, % equal labels), then timed: 2 warm-up calls, ``--repeat`` timed calls
+(``engine.run`` ends with the device→host copy, so CUDA work is complete), median and p95,
+and the share of host pre/post-processing. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import weakref
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from mtvif_ros.data import sample_scenes
+from mtvif_ros.engine import FusionEngine
+from mtvif_ros.model import build_model
+
+
+class PeakLiveMemory(TorchDispatchMode):
+    """Peak bytes of live tensors created inside the mode (activations; weights excluded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = self.peak = 0
+        self._seen: set[int] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key and key not in self._seen:
+                    self._seen.add(key)
+                    self.live += storage.nbytes()
+                    self.peak = max(self.peak, self.live)
+                    weakref.finalize(storage, self._free, key, storage.nbytes())
+        return out
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._seen.discard(key)
+        self.live -= nbytes
+
+
+def complexity(h: int = 480, w: int = 640) -> list[dict]:
+    rows = []
+    for arch, label in (
+        ("fusion", "(a) backbone + original decoder"),
+        ("multitaskvif", "(b) MultiTaskVIF (backbone + MTH)"),
+        ("cascade", "(c) cascade: fusion net + U-Net"),
+    ):
+        model = build_model(architecture=arch).eval()
+        x, y = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+        with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+            model(x, y)
+        with torch.inference_mode(), PeakLiveMemory() as mem:
+            out = model(x, y)
+            del out
+        rows.append(
+            {
+                "network": label,
+                "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+                "GFLOPs": fc.get_total_flops() / 1e9,
+                "activations_MiB": mem.peak / 2**20,
+            }
+        )
+    return rows
+
+
+def variants(device: str, compile_: bool) -> list[tuple[str, dict]]:
+    out = [("fp32", {}), ("bf16", {"precision": "bf16"})]
+    if device.startswith("cuda"):
+        out.append(("fp16", {"precision": "fp16"}))
+    out.append(("channels_last", {"channels_last": True}))
+    if compile_:
+        out.append(("torch.compile", {"compile": True}))
+    try:
+        import onnxruntime  # noqa: F401
+
+        out.append(("onnxruntime", {"backend": "onnxruntime"}))
+    except ImportError:
+        pass
+    return out
+
+
+def latency(device: str, repeat: int, compile_: bool) -> list[dict]:
+    scenes = sample_scenes(2, 480, 640)
+    rows = []
+    for size in (None, (240, 320)):
+        ref = FusionEngine(device=device, size=size)
+        refs = [ref.run(s.ir, s.vis) for s in scenes]
+        for name, kw in variants(device, compile_):
+            eng = FusionEngine(device=device, size=size, **kw)
+            diffs, agree = [], []
+            for s, r in zip(scenes, refs, strict=True):
+                o = eng.run(s.ir, s.vis)
+                diffs.append(int(np.abs(o.fused.astype(int) - r.fused).max()))
+                agree.append(float((o.labels == r.labels).mean()))
+            for _ in range(2):
+                eng.run(scenes[0].ir, scenes[0].vis)
+            total, host = [], []
+            for i in range(repeat):
+                s = scenes[i % 2]
+                t = eng.run(s.ir, s.vis).timings
+                total.append(1e3 * sum(t.values()))
+                host.append((t["pre"] + t["post"]) / sum(t.values()))
+            total.sort()
+            rows.append(
+                {
+                    "device": device,
+                    "variant": name,
+                    "size": "480x640" if size is None else "240x320 (from 480x640)",
+                    "max_abs_diff": max(diffs),
+                    "labels_equal_pct": 100 * min(agree),
+                    "median_ms": statistics.median(total),
+                    "p95_ms": total[min(len(total) - 1, int(0.95 * len(total)))],
+                    "host_pre_post_pct": 100 * statistics.median(host),
+                }
+            )
+    return rows
+
+
+def markdown(machine: str, comp: list[dict], lat: list[dict]) -> str:
+    lines = [
+        f"# mtvif-bench on {machine}",
+        "",
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads",
+        "",
+        "| network (480×640) | params | GFLOPs | peak activations MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['network']} | {r['params_M']:.3f} M | {r['GFLOPs']:.1f} | "
+        f"{r['activations_MiB']:.0f} |"
+        for r in comp
+    ]
+    lines += [
+        "",
+        "| device | variant | size | max abs Δ fused | labels equal | median ms | "
+        "p95 ms | host pre+post |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['device']} | {r['variant']} | {r['size']} | {r['max_abs_diff']} | "
+        f"{r['labels_equal_pct']:.2f} % | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | "
+        f"{r['host_pre_post_pct']:.1f} % |"
+        for r in lat
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="mtvif-bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--devices", nargs="*", default=None, help="default: cpu (+ cuda if present)")
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--machine", default=None, help="results folder name (default: derived)")
+    args = ap.parse_args(argv)
+    logging.getLogger("mtvif_ros").setLevel(logging.ERROR)
+    devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    machine = args.machine or (
+        torch.cuda.get_device_name(0).replace(" ", "-").lower()
+        if "cuda" in devices
+        else f"cpu-{os.cpu_count()}core-{platform.machine()}"
+    )
+    comp = complexity()
+    lat = [row for d in devices for row in latency(d, args.repeat, args.compile)]
+    text = markdown(machine, comp, lat)
+    out = Path(args.out) / machine
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.md").write_text(text)
+    (out / "bench.json").write_text(json.dumps({"complexity": comp, "latency": lat}, indent=1))
+    print(text)
+    print(f"wrote {out}/bench.md and bench.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
