@@ -243,3 +243,48 @@ def test_eval_on_a_bag_of_real_pairs(shared_data, tmp_path: Path, engine) -> Non
     res = evaluate_bag(tmp_path / "in", tmp_path / "out", CPU, engine=engine, progress=False)
     assert res.pairs == 2 and len(res.rows) == 2
     assert res.confusion is None or res.confusion.matrix.sum() == 0  # no labels in TNO
+
+
+def test_play_publishes_recorded_stamps_and_clock(tmp_path: Path) -> None:
+    rclpy = pytest.importorskip("rclpy")
+    import threading
+
+    from rclpy.executors import MultiThreadedExecutor
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import Image
+
+    from mtvif_ros.node.bag_player import BagPlayer
+
+    make_bag(SyntheticScenes(3, 32, 40), tmp_path / "b", rate_hz=50, offset_ms=3)
+    recorded = [stamp_of(m) for m in _read(tmp_path / "b", "/ir/image")]
+    rclpy.init()
+    got: dict[str, list] = {"ir": [], "clock": []}
+    probe = rclpy.create_node("play_probe")
+    probe.create_subscription(Image, "/ir/image", lambda m: got["ir"].append(m), 10)
+    probe.create_subscription(Clock, "/clock", lambda m: got["clock"].append(m), 10)
+    ex = MultiThreadedExecutor(num_threads=2)
+    ex.add_node(probe)
+    spin = threading.Thread(target=ex.spin, daemon=True)
+    spin.start()
+    player = BagPlayer(tmp_path / "b", ["/ir/image", "/visible/image"], rate=2.0, clock=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            player.pubs["/ir/image"].get_subscription_count()
+            and player.clock_pub.get_subscription_count()
+        ):
+            time.sleep(0.02)
+        assert player.play() == 6
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(got["ir"]) < 3:
+            time.sleep(0.02)
+        assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in got["ir"]] == recorded
+        assert len(got["clock"]) >= 3
+        with pytest.raises(ValueError, match="not in"):
+            BagPlayer(tmp_path / "b", ["/thermal/image_raw"]).play()
+    finally:
+        ex.shutdown()
+        spin.join(timeout=5)
+        player.destroy_node()
+        probe.destroy_node()
+        rclpy.try_shutdown()
