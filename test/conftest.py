@@ -34,3 +34,12 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "manifest.csv").is_file():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    """An rclpy context for the module's DDS tests (rclpy imported only where used)."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy is installed by make test")
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()

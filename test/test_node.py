@@ -30,11 +30,7 @@ H, W = 48, 64
 SEC = 1_000_000_000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
+pytestmark = pytest.mark.usefixtures("ros_context")
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEC = 1_000_000_000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
+pytestmark = pytest.mark.usefixtures("ros_context")
 
 
 def _start(*ros_args: str, module: bool = True) -> subprocess.Popen:
