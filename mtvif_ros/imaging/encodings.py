@@ -88,8 +88,9 @@ def to_visible_bgr(arr: np.ndarray, encoding: str) -> np.ndarray:
     return arr
 
 
-def encode(arr: np.ndarray, encoding: str) -> tuple[int, bytes]:
-    """Array → (step, little-endian bytes) for ``encoding`` (no row padding)."""
+def encode(arr: np.ndarray, encoding: str) -> tuple[int, memoryview]:
+    """Array → (step, little-endian bytes as a memoryview) for ``encoding`` (no row
+    padding). No copy when the array is already contiguous little-endian."""
     dtype, channels = ENCODINGS[encoding]
     shape_ok = arr.ndim == 2 if channels == 1 else arr.ndim == 3 and arr.shape[2] == channels
     if not shape_ok or arr.dtype != dtype:
@@ -97,4 +98,4 @@ def encode(arr: np.ndarray, encoding: str) -> tuple[int, bytes]:
             f"cannot encode a {arr.dtype} array of shape {arr.shape} as {encoding}"
         )
     data = np.ascontiguousarray(arr, dtype=dtype.newbyteorder("<"))
-    return arr.shape[1] * channels * dtype.itemsize, data.tobytes()
+    return arr.shape[1] * channels * dtype.itemsize, memoryview(data.reshape(-1).view(np.uint8))

@@ -71,5 +71,7 @@ def array_to_image(arr: np.ndarray, encoding: str, header=None) -> Image:
     )
     if header is not None:
         msg.header = header
-    msg.data = array.array("B", data)  # the array.array fast path of the generated setter
+    buf = array.array("B")
+    buf.frombytes(data)  # one copy; array.array is the generated setter's fast path
+    msg.data = buf
     return msg

@@ -22,6 +22,7 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -299,8 +300,8 @@ class FusionNode(Node):
         self.engine.ir_normalization = new.ir_normalization
         if self.pairer is not None:
             self.pairer.set_slop(int(new["sync.slop"] * 1e9))
-        elif "sync.slop" in changes:
-            self._mf_sync.slop = new["sync.slop"]
+        elif "sync.slop" in changes:  # message_filters keeps the slop as a Duration
+            self._mf_sync.slop = Duration(seconds=new["sync.slop"])
         return SetParametersResult(successful=True)
 
     # ----------------------------------------------------------------- worker
