@@ -92,6 +92,11 @@ class FusionEngine:
     ``backend``: ``torch``, or ``onnxruntime`` (the checkpoint is exported to ONNX once and
     cached; TensorRT/CUDA/CPU execution providers in that order of preference, fp32).
     ``channels_last`` and ``compile`` (torch.compile) are optional torch fast paths.
+    ``num_threads`` > 0 caps the CPU threads of torch (process-wide) and of the onnxruntime
+    session, to leave cores to the robot's other nodes; 0 keeps each library's default.
+
+    Host staging buffers are reused across frames, so one engine serves one thread at a
+    time (the node runs it from its single inference worker).
     """
 
     def __init__(
@@ -104,9 +109,15 @@ class FusionEngine:
         backend: str = "torch",
         channels_last: bool = False,
         compile: bool = False,
+        num_threads: int = 0,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend '{backend}' is unknown; use torch or onnxruntime")
+        if num_threads < 0:
+            raise ValueError(f"num_threads {num_threads} is negative; use 0 (default) or more")
+        if num_threads > 0:
+            torch.set_num_threads(num_threads)
+        self.num_threads = num_threads
         self.backend = backend
         self.device = resolve_device(device)
         self.dtype = check_precision(precision, self.device)
@@ -130,12 +141,12 @@ class FusionEngine:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.model) if compile else self.model
         self.session = None
-        self._pinned_in: torch.Tensor | None = None  # CUDA staging buffers, reused per size
-        self._pinned_out: torch.Tensor | None = None
+        self._staged_in: torch.Tensor | None = None  # host staging, reused while the size holds
+        self._staged_out: torch.Tensor | None = None  # CUDA only: the download target
         if backend == "onnxruntime":
             if precision != "fp32":
                 raise ValueError("the onnxruntime backend runs fp32; use precision fp32")
-            self.session, self.providers = _ort_session(path)
+            self.session, self.providers = _ort_session(path, num_threads)
             self.device = torch.device("cpu")  # tensors around the session stay on the host
         self.lut = label_lut(self.checkpoint.config.palette)
         log.info(
@@ -155,26 +166,33 @@ class FusionEngine:
             )
 
     def _host_input(self, y: np.ndarray, ir01: np.ndarray) -> torch.Tensor:
-        """Stack Y and IR for the upload. On CUDA into a reused page-locked buffer, so the
-        copy is asynchronous DMA and steady-state frames allocate no new host staging."""
-        if self.device.type != "cuda":
-            return torch.from_numpy(np.stack((y, ir01))[None])
+        """Stack Y and IR into a host buffer that is reused while the frame size holds.
+
+        On CUDA the buffer is page-locked, so the upload is asynchronous DMA, and a second
+        page-locked buffer receives the download: steady-state frames allocate no new host
+        staging. The same reuse runs on CPU (unpinned), where the tests can see it.
+        """
         h, w = y.shape
-        if self._pinned_in is None or tuple(self._pinned_in.shape[-2:]) != (h, w):
-            self._pinned_in = torch.empty((1, 2, h, w), dtype=torch.float32, pin_memory=True)
-            self._pinned_out = torch.empty((2, h, w), dtype=torch.uint8, pin_memory=True)
-        self._pinned_in[0, 0].copy_(torch.from_numpy(y))
-        self._pinned_in[0, 1].copy_(torch.from_numpy(ir01))
-        return self._pinned_in
+        if self._staged_in is None or tuple(self._staged_in.shape[-2:]) != (h, w):
+            pin = self.device.type == "cuda"
+            self._staged_in = torch.empty((1, 2, h, w), dtype=torch.float32, pin_memory=pin)
+            self._staged_out = (
+                torch.empty((2, h, w), dtype=torch.uint8, pin_memory=True) if pin else None
+            )
+        self._staged_in[0, 0].copy_(torch.from_numpy(y))
+        self._staged_in[0, 1].copy_(torch.from_numpy(ir01))
+        return self._staged_in
 
     def _download(self, packed: torch.Tensor) -> np.ndarray:
-        """Device → host, into the reused pinned buffer on CUDA (then synchronized, which
-        also guarantees the pinned input buffer is free for the next frame)."""
-        if self._pinned_out is None or packed.device.type != "cuda":
-            return packed.cpu().numpy()
-        self._pinned_out.copy_(packed, non_blocking=True)
+        """Device → host. On CUDA into the reused page-locked buffer, then one synchronize,
+        which also guarantees the input buffer is free to be refilled for the next frame.
+        On CPU ``packed`` is already a fresh host tensor of this frame."""
+        if packed.device.type != "cuda":
+            return packed.numpy()
+        assert self._staged_out is not None
+        self._staged_out.copy_(packed, non_blocking=True)
         torch.cuda.current_stream(packed.device).synchronize()
-        return self._pinned_out.numpy()
+        return self._staged_out.numpy()
 
     def warmup(self, shape: tuple[int, int] = (64, 64)) -> None:
         """One throw-away pass (at the inference size if set) so that library and device
@@ -230,7 +248,7 @@ class FusionEngine:
         t3 = time.perf_counter()
         return FusionResult(
             fused=fused,
-            labels=out[1].copy() if self._pinned_out is not None else out[1],
+            labels=out[1].copy() if self._staged_out is not None else out[1],
             timings={"pre": t1 - t0, "infer": t2 - t1, "post": t3 - t2},
         )
 
@@ -239,7 +257,7 @@ class FusionEngine:
         return self.lut[labels]
 
 
-def _ort_session(checkpoint: str | os.PathLike[str]):
+def _ort_session(checkpoint: str | os.PathLike[str], num_threads: int = 0):
     """An onnxruntime session for the checkpoint, exported once into the user cache."""
     import hashlib
 
@@ -258,7 +276,11 @@ def _ort_session(checkpoint: str | os.PathLike[str]):
         os.replace(tmp, onnx_path)
     providers = ort_providers()
     log.info("onnxruntime providers: %s", ", ".join(providers))
-    return ort.InferenceSession(str(onnx_path), providers=providers), providers
+    options = ort.SessionOptions()
+    if num_threads > 0:
+        options.intra_op_num_threads = num_threads
+    session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+    return session, providers
 
 
 def _check_pair(ir: np.ndarray, vis: np.ndarray) -> None:

@@ -43,7 +43,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "[height, width] the network runs at; [0, 0] = the visible image's size",
         True,
     ),
-    ParamSpec("model.num_threads", 0, "torch CPU threads; 0 = torch's default", True),
+    ParamSpec(
+        "model.num_threads", 0, "CPU threads of torch and onnxruntime; 0 = their default", True
+    ),
     ParamSpec(
         "model.backend",
         "torch",
@@ -116,6 +118,7 @@ class Settings:
             "backend": self["model.backend"],
             "channels_last": bool(self["model.channels_last"]),
             "compile": bool(self["model.compile"]),
+            "num_threads": int(self["model.num_threads"]),
         }
 
     @classmethod

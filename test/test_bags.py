@@ -66,6 +66,31 @@ def test_make_then_read_back_round_trip(tmp_path: Path, storage: str, ir_encodin
     assert stamp_of(irs[0]) - stamp_of(viss[0]) == 10_000_000
 
 
+def test_metadata_keeps_the_layout_humble_parses(tmp_path: Path) -> None:
+    """Humble's rosbag2 reads each topic's offered_qos_profiles as a string and the keys it
+    knows; the version 9 layout (a QoS sequence) makes it fail with 'bad conversion'."""
+    yaml = pytest.importorskip("yaml")
+    make_bag(SyntheticScenes(2, 24, 32, seed=1), tmp_path / "b", "sqlite3", rate_hz=10)
+    info = yaml.safe_load((tmp_path / "b" / "metadata.yaml").read_text())
+    info = info["rosbag2_bagfile_information"]
+    assert info["version"] == 8
+    for key in (
+        "storage_identifier",
+        "duration",
+        "starting_time",
+        "message_count",
+        "relative_file_paths",
+        "compression_format",
+        "compression_mode",
+        "files",
+    ):
+        assert key in info, key
+    topics = info["topics_with_message_count"]
+    assert {t["topic_metadata"]["name"] for t in topics} >= {"/ir/image", "/visible/image"}
+    for t in topics:
+        assert isinstance(t["topic_metadata"]["offered_qos_profiles"], str)
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_eval_writes_output_bag_report_and_sync_stats(tmp_path: Path, storage, engine) -> None:
     scenes = SyntheticScenes(4, 48, 64, seed=3)

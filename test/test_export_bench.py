@@ -65,6 +65,19 @@ def test_onnxruntime_and_channels_last_engines_match_the_torch_engine(tmp_path, 
         FusionEngine(device="cpu", backend="tensorrt")
 
 
+def test_num_threads_caps_torch_and_the_onnxruntime_session(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    before = torch.get_num_threads()
+    try:
+        eng = FusionEngine(device="cpu", backend="onnxruntime", num_threads=1)
+        assert torch.get_num_threads() == 1
+        assert eng.session.get_session_options().intra_op_num_threads == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="num_threads -1 is negative"):
+        FusionEngine(device="cpu", num_threads=-1)
+
+
 def test_peak_live_memory_counts_activations() -> None:
     with torch.inference_mode(), PeakLiveMemory() as mem:
         a = torch.ones(1024, 256)  # 1 MiB

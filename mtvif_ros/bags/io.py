@@ -17,7 +17,7 @@ Image = TYPESTORE.types[IMAGE]
 Header = TYPESTORE.types["std_msgs/msg/Header"]
 Time = TYPESTORE.types["builtin_interfaces/msg/Time"]
 FORMATS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-BAG_VERSION = 8  # readable by rosbag2 from Iron on (and by the rosbags library anywhere)
+BAG_VERSION = 8  # QoS profiles as strings: the layout Humble's parser reads too (9 is not)
 
 
 class BagError(RuntimeError):

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.duration import Duration
@@ -101,8 +100,6 @@ class FusionNode(Node):
             )
         values = {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
         self.settings = Settings.from_mapping(values)
-        if self.settings["model.num_threads"] > 0:
-            torch.set_num_threads(self.settings["model.num_threads"])
         self.engine = FusionEngine(**self.settings.engine_kwargs())
         self._lut = self._make_lut(self.settings)
         self.engine.warmup()

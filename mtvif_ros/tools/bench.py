@@ -108,6 +108,8 @@ def latency(device: str, repeat: int, compile_: bool) -> list[dict]:
         refs = [ref.run(s.ir, s.vis) for s in scenes]
         for name, kw in variants(device, compile_):
             eng = FusionEngine(device=device, size=size, **kw)
+            if eng.session is not None:  # name the provider: a CPU-only build runs on the host
+                name = f"onnxruntime ({eng.providers[0].removesuffix('ExecutionProvider')})"
             diffs, agree = [], []
             for s, r in zip(scenes, refs, strict=True):
                 o = eng.run(s.ir, s.vis)
