@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU checks, run on a machine with an NVIDIA GPU and PyTorch already installed
 # (installs nothing). Usage: bash benchmarks/gpu_check.sh OUTDIR
-# Runs the CUDA tests of the engine, the forward benchmark, the engine check and the full
-# mtvif-bench table (fp32/bf16/fp16/channels_last/torch.compile/onnxruntime) on CUDA, and
+# Runs the CUDA tests of the engine, the forward benchmark, the engine check, the full
+# mtvif-bench table (fp32/bf16/fp16/channels_last/torch.compile/onnxruntime) on CUDA and a
+# per-module profile of the forward (fp32, bf16), and
 # writes logs, Markdown and JSON into OUTDIR.
 set -uo pipefail
 out=${1:-gpu_results}
@@ -22,3 +23,7 @@ python3 benchmarks/engine_check.py --device cuda --repeat 30 --json "$out/engine
   2>&1 | tee "$out/engine_cuda.md"
 python3 -m mtvif_ros.tools.bench --devices cuda --repeat 30 --compile --out "$out" \
   --machine bench 2>&1 | tail -30
+for precision in fp32 bf16; do  # both precisions in one file
+  python3 benchmarks/profile_forward.py --device cuda --precision "$precision" --repeat 20 \
+    2>&1 | grep -v "^USDT" | tee -a "$out/profile_cuda.md"
+done

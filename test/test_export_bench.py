@@ -93,3 +93,21 @@ def test_complexity_table_shows_the_cascade_is_heavier() -> None:
     assert rows["(c)"]["GFLOPs"] > rows["(b)"]["GFLOPs"] > rows["(a)"]["GFLOPs"]
     text = markdown("test", list(rows.values()), [])
     assert "| (b) MultiTaskVIF (backbone + MTH) |" in text
+
+
+def test_profile_script_attributes_time_to_the_head_modules() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_forward.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--size", "32x48", "--repeat", "2", "--top", "5"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    for module in ("| backbone |", "| head.hiaf |", "| head.hiaf.attn_high |"):
+        assert module in out
+    ops = [line for line in out.splitlines() if line.startswith("| `aten::")]
+    assert 1 <= len(ops) <= 5  # the heaviest operators, --top of them
