@@ -45,6 +45,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def whole_forward(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], precision: str, repeat: int
+) -> float:
+    """Median ms of an unhooked forward, the reference the module times are read against."""
+    device = inputs[0].device
+    times = []
+    with torch.autocast(device.type, PRECISIONS[precision], enabled=precision != "fp32"):
+        model(*inputs)
+        for _ in range(repeat):
+            _sync(device)
+            t0 = time.perf_counter()
+            model(*inputs)
+            _sync(device)
+            times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
 def module_times(
     model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], precision: str, repeat: int
 ) -> dict[str, float]:
@@ -120,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.__version__}, median of {args.repeat}\n"
     )
     with torch.inference_mode():
+        whole = whole_forward(model, inputs, args.precision, args.repeat)
         per_module = module_times(model, inputs, args.precision, args.repeat)
         print("| module | ms |\n|---|---:|")
+        print(f"| whole forward, no hooks | {whole:.2f} |")
         for mod, ms in per_module.items():
             print(f"| {mod} | {ms:.2f} |")
         unit = "device" if device.type == "cuda" else "CPU"
