@@ -6,7 +6,9 @@ ROS node and every offline tool call it, so live and offline results are identic
 
 Per frame there is exactly one host→device copy (IR and Y stacked) and one device→host
 copy (fused Y and labels packed as one uint8 tensor); resizing to and from the inference
-size happens on the device.
+size happens on the device. Host pre- and post-processing write into buffers kept while
+the frame size holds (page-locked on CUDA), so a steady stream allocates only the arrays
+it returns.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtvif_ros.imaging import IRNormalization, label_lut, normalize_ir, recombine_luma, split_luma
+from mtvif_ros.imaging import IRNormalization, label_lut, luma, normalize_ir, replace_luma
 from mtvif_ros.model.checkpoint import Checkpoint, load_checkpoint
 from mtvif_ros.model.weights import default_checkpoint_path
 
@@ -44,6 +46,41 @@ class FusionResult:
     fused: np.ndarray
     labels: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _HostBuffers:
+    """Per-size host memory reused across frames. ``staged_in`` (1×2×H×W float32: Y, IR)
+    is what is uploaded; ``y`` and ``ir`` are numpy views of its two planes, written in
+    place by pre-processing. ``staged_out`` (CUDA only) receives the download."""
+
+    staged_in: torch.Tensor
+    staged_out: torch.Tensor | None
+    bgr: np.ndarray  # float32 H×W×3 scratch for the colour conversions
+    plane: np.ndarray  # float32 H×W scratch for the luma difference
+
+    @classmethod
+    def allocate(cls, h: int, w: int, pinned: bool) -> _HostBuffers:
+        return cls(
+            staged_in=torch.empty((1, 2, h, w), dtype=torch.float32, pin_memory=pinned),
+            staged_out=torch.empty((2, h, w), dtype=torch.uint8, pin_memory=True)
+            if pinned
+            else None,
+            bgr=np.empty((h, w, 3), np.float32),
+            plane=np.empty((h, w), np.float32),
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.staged_in.shape[-2:])
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.staged_in[0, 0].numpy()
+
+    @property
+    def ir(self) -> np.ndarray:
+        return self.staged_in[0, 1].numpy()
 
 
 def resolve_device(device: str) -> torch.device:
@@ -141,8 +178,7 @@ class FusionEngine:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.model) if compile else self.model
         self.session = None
-        self._staged_in: torch.Tensor | None = None  # host staging, reused while the size holds
-        self._staged_out: torch.Tensor | None = None  # CUDA only: the download target
+        self._host: _HostBuffers | None = None  # reused while the frame size holds
         if backend == "onnxruntime":
             if precision != "fp32":
                 raise ValueError("the onnxruntime backend runs fp32; use precision fp32")
@@ -165,34 +201,24 @@ class FusionEngine:
                 self.checkpoint.meta.get("description", "no description"),
             )
 
-    def _host_input(self, y: np.ndarray, ir01: np.ndarray) -> torch.Tensor:
-        """Stack Y and IR into a host buffer that is reused while the frame size holds.
+    def _buffers(self, h: int, w: int) -> _HostBuffers:
+        """The host buffers for an H×W frame: kept while the size holds, page-locked on
+        CUDA (asynchronous DMA both ways). The same reuse runs on CPU, unpinned, where the
+        tests can see it."""
+        if self._host is None or self._host.shape != (h, w):
+            self._host = _HostBuffers.allocate(h, w, pinned=self.device.type == "cuda")
+        return self._host
 
-        On CUDA the buffer is page-locked, so the upload is asynchronous DMA, and a second
-        page-locked buffer receives the download: steady-state frames allocate no new host
-        staging. The same reuse runs on CPU (unpinned), where the tests can see it.
-        """
-        h, w = y.shape
-        if self._staged_in is None or tuple(self._staged_in.shape[-2:]) != (h, w):
-            pin = self.device.type == "cuda"
-            self._staged_in = torch.empty((1, 2, h, w), dtype=torch.float32, pin_memory=pin)
-            self._staged_out = (
-                torch.empty((2, h, w), dtype=torch.uint8, pin_memory=True) if pin else None
-            )
-        self._staged_in[0, 0].copy_(torch.from_numpy(y))
-        self._staged_in[0, 1].copy_(torch.from_numpy(ir01))
-        return self._staged_in
-
-    def _download(self, packed: torch.Tensor) -> np.ndarray:
+    def _download(self, packed: torch.Tensor, host: _HostBuffers) -> np.ndarray:
         """Device → host. On CUDA into the reused page-locked buffer, then one synchronize,
         which also guarantees the input buffer is free to be refilled for the next frame.
         On CPU ``packed`` is already a fresh host tensor of this frame."""
         if packed.device.type != "cuda":
             return packed.numpy()
-        assert self._staged_out is not None
-        self._staged_out.copy_(packed, non_blocking=True)
+        assert host.staged_out is not None
+        host.staged_out.copy_(packed, non_blocking=True)
         torch.cuda.current_stream(packed.device).synchronize()
-        return self._staged_out.numpy()
+        return host.staged_out.numpy()
 
     def warmup(self, shape: tuple[int, int] = (64, 64)) -> None:
         """One throw-away pass (at the inference size if set) so that library and device
@@ -214,12 +240,15 @@ class FusionEngine:
         uint8 or H×W grey uint8. IR of another size is resized to the visible size."""
         t0 = time.perf_counter()
         _check_pair(ir, vis)
-        y, chroma = split_luma(vis)
-        h, w = y.shape
-        ir01 = normalize_ir(ir, self.ir_normalization)
-        if ir01.shape != (h, w):
-            ir01 = cv2.resize(ir01, (w, h), interpolation=cv2.INTER_LINEAR)
-        x = self._host_input(y, ir01)  # 1×2×H×W
+        h, w = vis.shape[:2]
+        host = self._buffers(h, w)
+        luma(vis, out=host.y, scratch=host.bgr)
+        if ir.shape == (h, w):
+            normalize_ir(ir, self.ir_normalization, out=host.ir)
+        else:
+            ir01 = normalize_ir(ir, self.ir_normalization)
+            _into(cv2.resize(ir01, (w, h), dst=host.ir, interpolation=cv2.INTER_LINEAR), host.ir)
+        x = host.staged_in  # 1×2×H×W
         t1 = time.perf_counter()
 
         x = x.to(self.device, non_blocking=True)
@@ -241,14 +270,14 @@ class FusionEngine:
             fused_y = F.interpolate(fused_y, size=(h, w), mode="bilinear", align_corners=False)
             labels = F.interpolate(labels, size=(h, w), mode="nearest")
         packed = torch.cat((fused_y.clamp(0, 1).mul(255).round_(), labels), 1).to(torch.uint8)
-        out = self._download(packed[0])  # the one device→host copy
+        out = self._download(packed[0], host)  # the one device→host copy
         t2 = time.perf_counter()
 
-        fused = recombine_luma(out[0], chroma)
+        fused = replace_luma(vis, host.y, out[0], scratch=host.bgr, plane=host.plane)
         t3 = time.perf_counter()
         return FusionResult(
             fused=fused,
-            labels=out[1].copy() if self._staged_out is not None else out[1],
+            labels=out[1].copy() if host.staged_out is not None else out[1],
             timings={"pre": t1 - t0, "infer": t2 - t1, "post": t3 - t2},
         )
 
@@ -281,6 +310,12 @@ def _ort_session(checkpoint: str | os.PathLike[str], num_threads: int = 0):
         options.intra_op_num_threads = num_threads
     session = ort.InferenceSession(str(onnx_path), options, providers=providers)
     return session, providers
+
+
+def _into(result: np.ndarray, dst: np.ndarray) -> None:
+    """Make sure an OpenCV ``dst=`` result landed in ``dst`` (it reallocates on a mismatch)."""
+    if not np.shares_memory(result, dst):
+        dst[...] = result
 
 
 def _check_pair(ir: np.ndarray, vis: np.ndarray) -> None:

@@ -9,9 +9,12 @@ from mtvif_ros.classes import MSRS_PALETTE
 from mtvif_ros.imaging import (
     IRNormalization,
     colorize,
+    luma,
     normalize_ir,
     overlay,
+    percentiles_uint16,
     recombine_luma,
+    replace_luma,
     split_luma,
 )
 
@@ -115,3 +118,55 @@ def test_overlay_leaves_background_and_tints_classes() -> None:
     assert np.array_equal(out[0, 0], bgr[0, 0])
     expected = (np.array(MSRS_PALETTE[1][::-1]) * 0.5 + 50).round()
     assert np.abs(out[0, 1].astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (97, 131), (480, 640)])
+def test_uint16_percentiles_from_the_histogram_equal_numpys(shape) -> None:
+    rng = _rng()
+    img = rng.integers(3000, 3000 + 2**14, shape).astype(np.uint16)
+    img.flat[:: max(1, img.size // 7)] = 65535  # hot pixels
+    qs = (0.0, 1.0, 37.5, 50.0, 99.0, 100.0)
+    np.testing.assert_allclose(
+        percentiles_uint16(img, qs), np.percentile(img.astype(np.float64), qs), rtol=1e-12
+    )
+    # a non-contiguous view (a crop) gives the same as its copy
+    crop = img[:, ::2]
+    np.testing.assert_allclose(percentiles_uint16(crop, qs), np.percentile(crop, qs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_normalize_ir_writes_into_out(dtype) -> None:
+    ir = (_rng().random((16, 24)) * (200 if dtype == np.uint8 else 9000)).astype(dtype)
+    out = np.full((16, 24), -1.0, np.float32)
+    res = normalize_ir(ir, out=out)
+    assert res is out and np.array_equal(out, normalize_ir(ir))
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_luma_equals_split_luma_and_fills_the_given_buffer() -> None:
+    bgr = _rng().integers(0, 256, (33, 47, 3)).astype(np.uint8)
+    out = np.zeros((33, 47), np.float32)
+    assert luma(bgr, out=out, scratch=np.empty((33, 47, 3), np.float32)) is out
+    np.testing.assert_allclose(out, split_luma(bgr)[0], atol=1e-6)
+    grey = bgr[:, :, 1].copy()
+    np.testing.assert_allclose(luma(grey), split_luma(grey)[0], atol=1e-7)
+    np.testing.assert_allclose(luma(grey[:, :, None]), split_luma(grey)[0], atol=1e-7)
+    with pytest.raises(ValueError, match="H×W×3 BGR or H×W grey"):
+        luma(np.zeros((4, 4, 4), np.uint8))
+
+
+def test_replace_luma_is_ycrcb_recombination_without_the_round_trip() -> None:
+    rng = _rng()
+    bgr = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    y = luma(bgr)
+    # same luma back: the visible image, exactly
+    same = np.clip(y * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(replace_luma(bgr, y, same), bgr)
+    # any new luma: what YCrCb recombination with the visible chroma gives, to 1 level
+    new = rng.integers(0, 256, (64, 64)).astype(np.uint8)
+    _, chroma = split_luma(bgr)
+    out = replace_luma(bgr, y, new, np.empty((64, 64, 3), np.float32), np.empty_like(y))
+    assert np.abs(out.astype(int) - recombine_luma(new, chroma)).max() <= 1
+    # grey visible: the new luma in three channels
+    grey = bgr[:, :, 0].copy()
+    assert np.array_equal(replace_luma(grey, luma(grey), new), np.dstack((new, new, new)))

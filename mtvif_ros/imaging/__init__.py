@@ -1,7 +1,19 @@
 """Pure numpy/OpenCV image helpers shared by the engine, the node and the offline tools."""
 
-from mtvif_ros.imaging.color import bgr_to_ycrcb, recombine_luma, split_luma, ycrcb_to_bgr
-from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization, normalize_ir
+from mtvif_ros.imaging.color import (
+    bgr_to_ycrcb,
+    luma,
+    recombine_luma,
+    replace_luma,
+    split_luma,
+    ycrcb_to_bgr,
+)
+from mtvif_ros.imaging.ir import (
+    IR_NORMALIZATIONS,
+    IRNormalization,
+    normalize_ir,
+    percentiles_uint16,
+)
 from mtvif_ros.imaging.palette import colorize, label_lut, overlay
 from mtvif_ros.imaging.registration import warp_ir
 
@@ -11,9 +23,12 @@ __all__ = [
     "bgr_to_ycrcb",
     "colorize",
     "label_lut",
+    "luma",
     "normalize_ir",
     "overlay",
+    "percentiles_uint16",
     "recombine_luma",
+    "replace_luma",
     "split_luma",
     "warp_ir",
     "ycrcb_to_bgr",

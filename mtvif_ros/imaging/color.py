@@ -3,6 +3,11 @@
 The network fuses the visible luma Y with IR; the fused Y is put back with the visible
 image's own chroma to give a colour fused image. OpenCV's YCrCb (BT.601, chroma offset
 0.5) is used, computed in float32 so a split/recombine round trip is exact to rounding.
+
+The engine's per-frame path uses ``luma`` and ``replace_luma``, which give the same result
+without materializing chroma: YCrCb → BGR is linear and adds Y with weight 1 to every
+channel, so keeping the chroma and changing Y is adding ΔY to B, G and R. Both write into
+caller-owned buffers, so a steady stream of frames allocates only its outputs.
 """
 
 from __future__ import annotations
@@ -22,19 +27,72 @@ def ycrcb_to_bgr(ycrcb: np.ndarray) -> np.ndarray:
     return np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def _as_bgr_or_grey(vis: np.ndarray) -> np.ndarray:
+    if vis.dtype != np.uint8:
+        raise ValueError(f"visible image must be uint8, got {vis.dtype}")
+    if vis.ndim == 3 and vis.shape[2] == 1:
+        vis = vis[:, :, 0]
+    if vis.ndim not in (2, 3) or (vis.ndim == 3 and vis.shape[2] != 3):
+        raise ValueError(f"visible image must be H×W×3 BGR or H×W grey, got shape {vis.shape}")
+    return vis
+
+
+def luma(
+    vis: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None
+) -> np.ndarray:
+    """BT.601 luma of a BGR (or grey) uint8 image as float32 H×W in [0, 1].
+
+    Equal to ``split_luma(vis)[0]`` to float rounding. ``out`` (float32 H×W) receives the
+    result and ``scratch`` (float32 H×W×3) holds the float copy of a colour image; both are
+    allocated when not given.
+    """
+    vis = _as_bgr_or_grey(vis)
+    h, w = vis.shape[:2]
+    out = np.empty((h, w), np.float32) if out is None else out
+    if vis.ndim == 2:
+        return np.multiply(vis, np.float32(1.0 / 255.0), out=out)
+    scratch = np.empty((h, w, 3), np.float32) if scratch is None else scratch
+    np.multiply(vis, np.float32(1.0 / 255.0), out=scratch)
+    result = cv2.cvtColor(scratch, cv2.COLOR_BGR2GRAY, dst=out)
+    if not np.shares_memory(result, out):  # OpenCV reallocates a dst it cannot use
+        out[...] = result
+    return out
+
+
+def replace_luma(
+    vis: np.ndarray,
+    y_vis: np.ndarray,
+    y_new: np.ndarray,
+    scratch: np.ndarray | None = None,
+    plane: np.ndarray | None = None,
+) -> np.ndarray:
+    """The visible image with its luma ``y_vis`` (float32, [0, 1]) replaced by ``y_new``
+    (uint8): BGR + ΔY per channel, rounded and saturated. A grey visible image gives
+    ``y_new`` in three channels. ``scratch`` (float32 H×W×3) and ``plane`` (float32 H×W)
+    are reused when given.
+
+    Equal to ``recombine_luma(y_new, split_luma(vis)[1])`` within one grey level, and
+    exactly ``vis`` when ``y_new`` is ``y_vis`` rounded.
+    """
+    vis = _as_bgr_or_grey(vis)
+    if vis.ndim == 2:
+        return cv2.cvtColor(y_new, cv2.COLOR_GRAY2BGR)
+    h, w = vis.shape[:2]
+    scratch = np.empty((h, w, 3), np.float32) if scratch is None else scratch
+    delta = np.multiply(y_vis, np.float32(-255.0), out=plane)
+    delta += y_new
+    cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR, dst=scratch)
+    return cv2.add(vis, scratch, dtype=cv2.CV_8U)
+
+
 def split_luma(vis: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Visible image → (Y float32 H×W in [0, 1], chroma float32 H×W×2 or None for grey).
 
     Accepts BGR uint8 H×W×3 or grey uint8 H×W (or H×W×1).
     """
-    if vis.dtype != np.uint8:
-        raise ValueError(f"visible image must be uint8, got {vis.dtype}")
-    if vis.ndim == 3 and vis.shape[2] == 1:
-        vis = vis[:, :, 0]
+    vis = _as_bgr_or_grey(vis)
     if vis.ndim == 2:
         return vis.astype(np.float32) * np.float32(1.0 / 255.0), None
-    if vis.ndim != 3 or vis.shape[2] != 3:
-        raise ValueError(f"visible image must be H×W×3 BGR or H×W grey, got shape {vis.shape}")
     ycrcb = bgr_to_ycrcb(vis)
     return np.ascontiguousarray(ycrcb[:, :, 0]), ycrcb[:, :, 1:]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 IR_NORMALIZATIONS = ("percentile", "minmax", "fixed")
@@ -46,8 +47,10 @@ class IRNormalization:
             )
 
 
-def normalize_ir(ir: np.ndarray, norm: IRNormalization | None = None) -> np.ndarray:
-    """Return IR as float32 in [0, 1], same H×W.
+def normalize_ir(
+    ir: np.ndarray, norm: IRNormalization | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Return IR as float32 in [0, 1], same H×W (written into ``out`` when given).
 
     uint8 is scaled by 1/255 whatever the method. For other types the window comes from
     ``norm``; non-finite pixels (NaN/inf in 32FC1) are ignored when estimating the window
@@ -55,25 +58,51 @@ def normalize_ir(ir: np.ndarray, norm: IRNormalization | None = None) -> np.ndar
     """
     if ir.ndim != 2:
         raise ValueError(f"IR image must be H×W (one channel), got shape {ir.shape}")
+    out = np.empty(ir.shape, np.float32) if out is None else out
     if ir.dtype == np.uint8:
-        return ir.astype(np.float32) * np.float32(1.0 / 255.0)
+        return np.multiply(ir, np.float32(1.0 / 255.0), out=out)
     norm = norm or IRNormalization()
-    x = ir.astype(np.float32, copy=False)
-    finite = np.isfinite(x)
-    all_finite = bool(finite.all())
-    valid = x if all_finite else x[finite]
+    finite = None
+    if ir.dtype.kind == "f":
+        finite = np.isfinite(ir)
+        if finite.all():
+            finite = None
+    valid = ir if finite is None else ir[finite]
     if valid.size == 0:
-        return np.zeros(ir.shape, np.float32)
+        out[...] = 0.0
+        return out
     if norm.method == "fixed":
         lo, hi = norm.min, norm.max
     elif norm.method == "minmax":
         lo, hi = float(valid.min()), float(valid.max())
+    elif ir.dtype == np.uint16 and ir.size < 2**24:  # histogram counts are exact below
+        lo, hi = percentiles_uint16(ir, (norm.percentile_low, norm.percentile_high))
     else:
-        lo, hi = np.percentile(valid, (norm.percentile_low, norm.percentile_high))
+        lo, hi = np.percentile(
+            valid.astype(np.float32, copy=False), (norm.percentile_low, norm.percentile_high)
+        )
     if not hi > lo:
-        return np.zeros(ir.shape, np.float32)
-    out = (x - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+        out[...] = 0.0
+        return out
+    np.subtract(ir, np.float32(lo), out=out, dtype=np.float32)
+    np.multiply(out, np.float32(1.0 / (hi - lo)), out=out)
     np.clip(out, 0.0, 1.0, out=out)
-    if not all_finite:
+    if finite is not None:
         out[~finite] = 0.0
     return out
+
+
+def percentiles_uint16(img: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile(img, qs)`` (linear interpolation) of a uint16 image from its
+    histogram: one counting pass instead of a copy and a partition per frame."""
+    hist = cv2.calcHist([np.ascontiguousarray(img)], [0], None, [65536], [0, 65536])
+    cdf = np.cumsum(hist.ravel(), dtype=np.int64)
+    n = img.size
+    result = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        i = int(pos)
+        lo = int(np.searchsorted(cdf, i, side="right"))  # the i-th smallest value (0-based)
+        hi = int(np.searchsorted(cdf, min(i + 1, n - 1), side="right"))
+        result.append(lo + (pos - i) * (hi - lo))
+    return result
