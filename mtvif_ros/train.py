@@ -41,6 +41,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 
 from mtvif_ros.classes import IGNORE_INDEX
 from mtvif_ros.data.datasets import Pair, PairList, SyntheticScenes, folder_pairs, manifest_pairs
+from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.imaging import normalize_ir, split_luma
 from mtvif_ros.losses import FusionLoss, OhemCrossEntropy, seg_weight
 from mtvif_ros.metrics import ConfusionMatrix
@@ -648,6 +649,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     argv = sys.argv[1:] if argv is None else argv
     cfg = parse_config(argv)
     trainer = Trainer(cfg, command="mtvif-train " + shlex.join(argv))

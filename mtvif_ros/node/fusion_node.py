@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 
 from mtvif_ros.engine import FusionEngine
+from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.imaging import label_lut, overlay, warp_ir
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.mailbox import LatestMailbox
@@ -448,6 +449,7 @@ class FusionNode(Node):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fusion_node`` / ``python -m mtvif_ros.node``; returns an exit code."""
+    keep_freed_memory()
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = None
     try:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from mtvif_ros.bags.io import BagError
+from mtvif_ros.host_memory import keep_freed_memory
 
 
 def _source(spec: str, sets, split):
@@ -34,6 +35,7 @@ def _source(spec: str, sets, split):
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     ap = argparse.ArgumentParser(
         prog="mtvif-bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

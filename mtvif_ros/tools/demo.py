@@ -26,6 +26,7 @@ import numpy as np
 
 from mtvif_ros.data import sample_scenes, sample_sequence
 from mtvif_ros.engine import FusionEngine
+from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.imaging import normalize_ir, overlay
 from mtvif_ros.model import CheckpointError
 
@@ -225,6 +226,7 @@ def run_node(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -21,6 +21,7 @@ import sys
 from mtvif_ros.data import SyntheticScenes, folder_pairs, manifest_pairs, msrs_pairs
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.evaluate import CLASSICAL, Method, evaluate, write_outputs
+from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.model import CheckpointError
 from mtvif_ros.tools.demo import parse_size
 
@@ -28,6 +29,7 @@ DEFAULT_METHODS = ("multitaskvif", "cascade", *CLASSICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     ap = argparse.ArgumentParser(
         prog="mtvif-eval",
         description=__doc__,
