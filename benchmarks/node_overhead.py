@@ -83,37 +83,45 @@ def measure(size: str, pairs: int, device: str) -> dict[str, float]:
     ex.add_node(node)
     spin = threading.Thread(target=ex.spin, daemon=True)
     spin.start()
-    scenes = [make_scene(i, 480, 640, night=bool(i % 2)) for i in range(4)]
-    msgs = [(array_to_image(s.ir, "mono16"), array_to_image(s.vis, "bgr8")) for s in scenes]
+    try:
+        scenes = [make_scene(i, 480, 640, night=bool(i % 2)) for i in range(4)]
+        msgs = [(array_to_image(s.ir, "mono16"), array_to_image(s.vis, "bgr8")) for s in scenes]
 
-    def wait(pred, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not pred():
-            time.sleep(0.002)
-        return pred()
+        def wait(pred, timeout):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end and not pred():
+                time.sleep(0.002)
+            return pred()
 
-    assert wait(lambda: pub_ir.get_subscription_count() and pub_vis.get_subscription_count(), 60)
-    e2e = []
-    for i in range(pairs + 2):  # the first two are warm-up
-        ir, vis = msgs[i % len(msgs)]
-        n = len(got)
-        now = time.time_ns()
-        ir.header = vis.header = Header(stamp=Time(nanoseconds=now).to_msg(), frame_id="cam")
-        pub_ir.publish(ir)
-        pub_vis.publish(vis)
-        if not wait(lambda n=n: len(got) > n, 120):  # output discovery may lag: resend
-            continue
-        if i >= 2:
-            stamp, rx = got[-1]
-            e2e.append((rx - stamp) / 1e6)
-        time.sleep(0.05)
-    wait(lambda: diag and diag[-1].get("processed") == str(len(got)), 5)
-    infer_ms = float(diag[-1]["inference latency median (ms)"]) if diag else float("nan")
-    ex.shutdown()
-    spin.join(timeout=5)
-    node.destroy_node()
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+        assert wait(
+            lambda: pub_ir.get_subscription_count() and pub_vis.get_subscription_count(), 120
+        ), "the node did not subscribe within 120 s"
+        e2e = []
+        for i in range(pairs + 2):  # the first two are warm-up
+            ir, vis = msgs[i % len(msgs)]
+            n = len(got)
+            now = time.time_ns()
+            ir.header = vis.header = Header(stamp=Time(nanoseconds=now).to_msg(), frame_id="cam")
+            pub_ir.publish(ir)
+            pub_vis.publish(vis)
+            if not wait(lambda n=n: len(got) > n, 120):  # output discovery may lag: resend
+                continue
+            if i >= 2:
+                stamp, rx = got[-1]
+                e2e.append((rx - stamp) / 1e6)
+            time.sleep(0.05)
+        wait(lambda: diag and diag[-1].get("processed") == str(len(got)), 5)
+        infer_ms = float(diag[-1]["inference latency median (ms)"]) if diag else float("nan")
+    finally:  # never leave the node running, whatever failed above
+        ex.shutdown()
+        spin.join(timeout=5)
+        node.destroy_node()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
     e2e_med = statistics.median(e2e)
     return {
         "e2e_ms": e2e_med,
