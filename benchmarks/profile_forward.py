@@ -22,6 +22,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mtvif_ros.engine import PRECISIONS
+from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.model import build_model
 
 MODULES = (
@@ -119,6 +120,7 @@ def top_operators(
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # as the node and mtvif-bench run
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--size", default="480x640", help="HxW")
