@@ -111,7 +111,9 @@ def test_jitter_within_slop_pairs_and_offset_beyond_slop_does_not(rig, scenes):
 def test_faster_publisher_than_inference_keeps_latency_bounded(rig):
     """Pairs at 50 Hz into a ~100+ ms model: only the newest pair waits; drops are counted."""
     big = make_scene(0, 240, 320)
-    r = rig(params={"qos.reliability": "reliable"})  # no DDS loss: every pair must be accounted
+    # no DDS loss: every pair must be accounted, even when the loaded machine delays the
+    # node's callbacks (a 5-deep keep-last reader would overwrite samples then)
+    r = rig(params={"qos.reliability": "reliable", "qos.depth": 50})
     base = _base_ns()
     n = 40
     for i in range(n):
