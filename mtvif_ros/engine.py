@@ -327,3 +327,5 @@ def _check_pair(ir: np.ndarray, vis: np.ndarray) -> None:
         raise ValueError(f"IR dtype {ir.dtype} is unsupported; use uint8, uint16 or float32")
     if ir.size == 0 or vis.size == 0:
         raise ValueError(f"empty image (IR {ir.shape}, visible {vis.shape})")
+    if vis.ndim not in (2, 3):
+        raise ValueError(f"visible image must be H×W×3 BGR or H×W grey, got shape {vis.shape}")

@@ -161,6 +161,9 @@ def test_bad_inputs(engine, scene) -> None:
         engine.run(np.zeros((0, 0), np.uint16), scene.vis)
     with pytest.raises(ValueError, match="visible image must be uint8"):
         engine.run(scene.ir, scene.vis.astype(np.float32))
+    for bad_vis in (scene.vis[0, :, 0], np.zeros((H, W, 4), np.uint8)):
+        with pytest.raises(ValueError, match="H×W×3 BGR or H×W grey"):
+            engine.run(scene.ir, bad_vis)
 
 
 def test_untrained_default_is_announced(caplog) -> None:
