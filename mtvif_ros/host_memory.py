@@ -58,3 +58,8 @@ def keep_freed_memory() -> bool:
     if not _applied:
         log.warning("glibc refused a mallopt setting; freed host memory is not kept")
     return _applied
+
+
+def memory_is_kept() -> bool:
+    """Whether ``keep_freed_memory`` is in effect in this process (for diagnostics)."""
+    return _applied

@@ -31,7 +31,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.host_memory import keep_freed_memory
+from mtvif_ros.host_memory import keep_freed_memory, memory_is_kept
 from mtvif_ros.imaging import label_lut, overlay, warp_ir
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.mailbox import LatestMailbox
@@ -402,6 +402,7 @@ class FusionNode(Node):
             "precision": self.engine.precision,
             "sync backend": self.sync_backend,
             "image conversion": self.converter.backend,
+            "host memory": "kept for reuse" if memory_is_kept() else "glibc defaults",
             "enabled": str(self.enabled),
             "ir rate (Hz)": f"{rates.get('ir_received', 0.0):.2f}",
             "visible rate (Hz)": f"{rates.get('visible_received', 0.0):.2f}",
