@@ -24,7 +24,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtvif_ros.imaging import IRNormalization, label_lut, luma, normalize_ir, replace_luma
+from mtvif_ros.imaging import (
+    IRNormalization,
+    as_bgr_or_grey,
+    label_lut,
+    luma,
+    normalize_ir,
+    replace_luma,
+)
 from mtvif_ros.model.checkpoint import Checkpoint, load_checkpoint
 from mtvif_ros.model.weights import default_checkpoint_path
 
@@ -240,6 +247,7 @@ class FusionEngine:
         uint8 or H×W grey uint8. IR of another size is resized to the visible size."""
         t0 = time.perf_counter()
         _check_pair(ir, vis)
+        vis = as_bgr_or_grey(vis)
         h, w = vis.shape[:2]
         host = self._buffers(h, w)
         luma(vis, out=host.y, scratch=host.bgr)
@@ -327,5 +335,3 @@ def _check_pair(ir: np.ndarray, vis: np.ndarray) -> None:
         raise ValueError(f"IR dtype {ir.dtype} is unsupported; use uint8, uint16 or float32")
     if ir.size == 0 or vis.size == 0:
         raise ValueError(f"empty image (IR {ir.shape}, visible {vis.shape})")
-    if vis.ndim not in (2, 3):
-        raise ValueError(f"visible image must be H×W×3 BGR or H×W grey, got shape {vis.shape}")

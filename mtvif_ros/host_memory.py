@@ -43,7 +43,7 @@ def keep_freed_memory() -> bool:
     global _applied
     if _applied:
         return True
-    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no"):
+    if disabled_by_env():
         return False
     if not sys.platform.startswith("linux"):
         return False
@@ -58,6 +58,11 @@ def keep_freed_memory() -> bool:
     if not _applied:
         log.warning("glibc refused a mallopt setting; freed host memory is not kept")
     return _applied
+
+
+def disabled_by_env() -> bool:
+    """Whether ``MTVIF_KEEP_FREED_MEMORY`` turns the setting off (0/false/off/no)."""
+    return os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no")
 
 
 def memory_is_kept() -> bool:

@@ -6,7 +6,6 @@ runs in the same process on CPU with small images so each inference takes millis
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -281,8 +280,10 @@ def test_diagnostics_report_rates_drops_latency_and_device(rig, scenes):
     assert values["device"] == "cpu" and values["precision"] == "fp32"
     assert float(values["inference latency p95 (ms)"]) > 0
     # importing the node package applied the setting (Linux/glibc), unless turned off
-    off = os.environ.get("MTVIF_KEEP_FREED_MEMORY", "1") in ("0", "false", "off", "no")
-    assert values["host memory"] == ("glibc defaults" if off else "kept for reuse")
+    from mtvif_ros.host_memory import disabled_by_env
+
+    expected = "glibc defaults" if disabled_by_env() else "kept for reuse"
+    assert values["host memory"] == expected
 
 
 def test_parameter_changes_are_validated_at_runtime(rig):

@@ -1,6 +1,7 @@
 """Pure numpy/OpenCV image helpers shared by the engine, the node and the offline tools."""
 
 from mtvif_ros.imaging.color import (
+    as_bgr_or_grey,
     bgr_to_ycrcb,
     luma,
     recombine_luma,
@@ -20,6 +21,7 @@ from mtvif_ros.imaging.registration import warp_ir
 __all__ = [
     "IR_NORMALIZATIONS",
     "IRNormalization",
+    "as_bgr_or_grey",
     "bgr_to_ycrcb",
     "colorize",
     "label_lut",

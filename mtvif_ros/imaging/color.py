@@ -27,7 +27,8 @@ def ycrcb_to_bgr(ycrcb: np.ndarray) -> np.ndarray:
     return np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _as_bgr_or_grey(vis: np.ndarray) -> np.ndarray:
+def as_bgr_or_grey(vis: np.ndarray) -> np.ndarray:
+    """Check a visible image (uint8 H×W×3 BGR, H×W or H×W×1 grey); H×W×1 comes back H×W."""
     if vis.dtype != np.uint8:
         raise ValueError(f"visible image must be uint8, got {vis.dtype}")
     if vis.ndim == 3 and vis.shape[2] == 1:
@@ -46,7 +47,7 @@ def luma(
     result and ``scratch`` (float32 H×W×3) holds the float copy of a colour image; both are
     allocated when not given.
     """
-    vis = _as_bgr_or_grey(vis)
+    vis = as_bgr_or_grey(vis)
     h, w = vis.shape[:2]
     out = np.empty((h, w), np.float32) if out is None else out
     if vis.ndim == 2:
@@ -74,7 +75,7 @@ def replace_luma(
     Equal to ``recombine_luma(y_new, split_luma(vis)[1])`` within one grey level, and
     exactly ``vis`` when ``y_new`` is ``y_vis`` rounded.
     """
-    vis = _as_bgr_or_grey(vis)
+    vis = as_bgr_or_grey(vis)
     if vis.ndim == 2:
         return cv2.cvtColor(y_new, cv2.COLOR_GRAY2BGR)
     h, w = vis.shape[:2]
@@ -90,7 +91,7 @@ def split_luma(vis: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
     Accepts BGR uint8 H×W×3 or grey uint8 H×W (or H×W×1).
     """
-    vis = _as_bgr_or_grey(vis)
+    vis = as_bgr_or_grey(vis)
     if vis.ndim == 2:
         return vis.astype(np.float32) * np.float32(1.0 / 255.0), None
     ycrcb = bgr_to_ycrcb(vis)
