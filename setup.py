@@ -29,7 +29,7 @@ setup(
             "fusion_node = mtvif_ros.node.fusion_node:main",
             "mtvif-demo = mtvif_ros.tools.demo:main",
             "mtvif-init-weights = mtvif_ros.tools.init_weights:main",
-            "mtvif-train = mtvif_ros.train:main",
+            "mtvif-train = mtvif_ros.train.cli:main",
             "mtvif-eval = mtvif_ros.tools.eval:main",
             "mtvif-bag = mtvif_ros.tools.bag:main",
             "mtvif-export = mtvif_ros.tools.export:main",

@@ -5,8 +5,10 @@
 For each precision the device supports and each inference size (native 480×640 and
 240×320), it runs the engine on the built-in sample scenes, checks the outputs against the
 CPU fp32 engine (max/mean abs difference of the fused image, % of equal labels), then times
-``--repeat`` calls after two warm-up calls (wall clock around ``engine.run``, which ends
-with the device→host copy, so CUDA work is complete). Prints a Markdown table.
+``--repeat`` calls after two warm-up calls (``mtvif_ros.tools.bench.check_and_time``: wall
+clock around ``engine.run``, which ends with the device→host copy, so CUDA work is
+complete). Prints a Markdown table. ``mtvif-bench`` compares against fp32 on the same
+device instead; this script is the cross-device check.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ import argparse
 import json
 import logging
 import platform
-import statistics
 
-import numpy as np
 import torch
 
 from mtvif_ros.data import sample_scenes
 from mtvif_ros.engine import FusionEngine
+from mtvif_ros.tools.bench import check_and_time
 
-logging.getLogger("mtvif_ros").setLevel(logging.ERROR)  # the untrained-weights warning
+logging.getLogger("mtvif_ros").setLevel(logging.ERROR)
 
 
 def main() -> None:
@@ -35,7 +36,6 @@ def main() -> None:
     device = torch.device(args.device)
     scenes = sample_scenes(2, 480, 640)
     precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
-    sizes = [None, (240, 320)]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     print(f"device: {device} ({name}), torch {torch.__version__}, input 480x640\n")
     print(
@@ -44,42 +44,23 @@ def main() -> None:
     )
     print("|---|---|---:|---:|---:|---:|---:|")
     rows = []
-    for size in sizes:
+    for size in (None, (240, 320)):
         ref = FusionEngine(device="cpu", size=size)
         refs = [ref.run(s.ir, s.vis) for s in scenes]
         for precision in precisions:
             eng = FusionEngine(device=args.device, precision=precision, size=size)
-            diffs, agree = [], []
-            for s, r in zip(scenes, refs, strict=True):
-                out = eng.run(s.ir, s.vis)
-                diffs.append(np.abs(out.fused.astype(int) - r.fused))
-                agree.append((out.labels == r.labels).mean())
-            for _ in range(2):
-                eng.run(scenes[0].ir, scenes[0].vis)
-            times, parts = [], []
-            for i in range(args.repeat):
-                s = scenes[i % len(scenes)]
-                out = eng.run(s.ir, s.vis)
-                times.append(sum(out.timings.values()) * 1e3)
-                parts.append([out.timings[k] * 1e3 for k in ("pre", "infer", "post")])
-            times.sort()
             row = {
                 "device": str(device),
                 "device_name": name,
                 "precision": precision,
                 "size": "native 480x640" if size is None else f"{size[0]}x{size[1]}",
-                "fused_max_abs_diff": int(max(d.max() for d in diffs)),
-                "fused_mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
-                "labels_equal_pct": 100 * float(np.mean(agree)),
-                "median_ms": statistics.median(times),
-                "p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
-                "pre_infer_post_ms": [statistics.median(p) for p in zip(*parts, strict=True)],
+                **check_and_time(eng, scenes, refs, args.repeat),
             }
             rows.append(row)
             ppp = "/".join(f"{v:.1f}" for v in row["pre_infer_post_ms"])
             print(
-                f"| {precision} | {row['size']} | {row['fused_max_abs_diff']} / "
-                f"{row['fused_mean_abs_diff']:.2f} | {row['labels_equal_pct']:.2f} % | "
+                f"| {precision} | {row['size']} | {row['max_abs_diff']} / "
+                f"{row['mean_abs_diff']:.2f} | {row['labels_equal_pct']:.2f} % | "
                 f"{row['median_ms']:.1f} | {row['p95_ms']:.1f} | {ppp} |"
             )
     if args.json:

@@ -24,98 +24,79 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from mtvif_ros.data import make_scene
 from mtvif_ros.node.conversions import array_to_image
-from mtvif_ros.node.fusion_node import make_qos
+from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos
+from mtvif_ros.node.recorder import OutputRecorder, spin_in_background, wait_until
+from mtvif_ros.stamps import header_ns
+
+
+def _start_node(size: str, device: str) -> subprocess.Popen:
+    params = {
+        "model.device": device,
+        "model.inference_size": size,
+        "diagnostics.period": "0.5",
+        "qos.reliability": "reliable",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtvif_ros.node", "--ros-args", "--log-level", "warn"]
+        + [a for k, v in params.items() for a in ("-p", f"{k}:={v}")],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # FASTDDS_BUILTIN_TRANSPORTS is inherited
+    )
+
+
+def _one_at_a_time(recorder: OutputRecorder, pairs: int) -> list[float]:
+    """End-to-end ms of ``pairs`` pairs, each sent after the previous output arrived."""
+    qos = make_qos("reliable", 10)
+    pub_ir = recorder.create_publisher(Image, INPUT_TOPICS["ir"], qos)
+    pub_vis = recorder.create_publisher(Image, INPUT_TOPICS["visible"], qos)
+    scenes = [make_scene(i, 480, 640, night=bool(i % 2)) for i in range(4)]
+    msgs = [(array_to_image(s.ir, "mono16"), array_to_image(s.vis, "bgr8")) for s in scenes]
+    assert wait_until(
+        lambda: pub_ir.get_subscription_count() and pub_vis.get_subscription_count(), 120
+    ), "the node did not subscribe within 120 s"
+    e2e = []
+    for i in range(pairs + 2):  # the first two are warm-up
+        ir, vis = msgs[i % len(msgs)]
+        n = recorder.count("fused")
+        stamp = Time(nanoseconds=time.time_ns()).to_msg()
+        ir.header = vis.header = Header(stamp=stamp, frame_id="cam")
+        pub_ir.publish(ir)
+        pub_vis.publish(vis)
+        if not wait_until(lambda n=n: recorder.count("fused") > n, 120, poll=0.002):
+            continue  # output discovery may lag: the next pair goes out anyway
+        if i >= 2:
+            msg, rx = recorder.received("fused")[-1]
+            e2e.append((rx - header_ns(msg)) / 1e6)
+        time.sleep(0.05)
+    return e2e
 
 
 def measure(size: str, pairs: int, device: str) -> dict[str, float]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mtvif_ros.node",
-            "--ros-args",
-            "-p",
-            f"model.device:={device}",
-            "-p",
-            f"model.inference_size:={size}",
-            "-p",
-            "diagnostics.period:=0.5",
-            "-p",
-            "qos.reliability:=reliable",
-            "--log-level",
-            "warn",
-        ],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # FASTDDS_BUILTIN_TRANSPORTS is inherited
-    )
-    node = rclpy.create_node("overhead_probe")
-    qos = make_qos("reliable", 10)
-    pub_ir = node.create_publisher(Image, "ir/image", qos)
-    pub_vis = node.create_publisher(Image, "visible/image", qos)
-    got: list[tuple[int, int]] = []
-    diag: list[dict[str, str]] = []
-    node.create_subscription(
-        Image,
-        "fused/image",
-        lambda m: got.append(
-            (m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, time.time_ns())
-        ),
-        qos,
-    )
-    node.create_subscription(
-        DiagnosticArray,
-        "/diagnostics",
-        lambda m: diag.append({kv.key: kv.value for kv in m.status[0].values}),
-        10,
-    )
-    ex = MultiThreadedExecutor(num_threads=2)
-    ex.add_node(node)
-    spin = threading.Thread(target=ex.spin, daemon=True)
-    spin.start()
+    proc = _start_node(size, device)
+    recorder = OutputRecorder("overhead_probe", kinds=("fused",))
+    executor, spin = spin_in_background(recorder)
     try:
-        scenes = [make_scene(i, 480, 640, night=bool(i % 2)) for i in range(4)]
-        msgs = [(array_to_image(s.ir, "mono16"), array_to_image(s.vis, "bgr8")) for s in scenes]
+        e2e = _one_at_a_time(recorder, pairs)
 
-        def wait(pred, timeout):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end and not pred():
-                time.sleep(0.002)
-            return pred()
+        def reported() -> bool:
+            st = recorder.stats()
+            return st is not None and st.processed == recorder.count("fused")
 
-        assert wait(
-            lambda: pub_ir.get_subscription_count() and pub_vis.get_subscription_count(), 120
-        ), "the node did not subscribe within 120 s"
-        e2e = []
-        for i in range(pairs + 2):  # the first two are warm-up
-            ir, vis = msgs[i % len(msgs)]
-            n = len(got)
-            now = time.time_ns()
-            ir.header = vis.header = Header(stamp=Time(nanoseconds=now).to_msg(), frame_id="cam")
-            pub_ir.publish(ir)
-            pub_vis.publish(vis)
-            if not wait(lambda n=n: len(got) > n, 120):  # output discovery may lag: resend
-                continue
-            if i >= 2:
-                stamp, rx = got[-1]
-                e2e.append((rx - stamp) / 1e6)
-            time.sleep(0.05)
-        wait(lambda: diag and diag[-1].get("processed") == str(len(got)), 5)
-        infer_ms = float(diag[-1]["inference latency median (ms)"]) if diag else float("nan")
+        wait_until(reported, 5)
+        stats = recorder.stats()
+        infer_ms = stats.infer_median_ms if stats else float("nan")
     finally:  # never leave the node running, whatever failed above
-        ex.shutdown()
+        executor.shutdown()
         spin.join(timeout=5)
-        node.destroy_node()
+        recorder.destroy_node()
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)

@@ -21,7 +21,7 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from mtvif_ros.engine import PRECISIONS
+from mtvif_ros.engine.device import DTYPES
 from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.model import build_model
 
@@ -52,7 +52,7 @@ def whole_forward(
     """Median ms of an unhooked forward, the reference the module times are read against."""
     device = inputs[0].device
     times = []
-    with torch.autocast(device.type, PRECISIONS[precision], enabled=precision != "fp32"):
+    with torch.autocast(device.type, DTYPES[precision], enabled=precision != "fp32"):
         model(*inputs)
         for _ in range(repeat):
             _sync(device)
@@ -85,7 +85,7 @@ def module_times(
 
         handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
     try:
-        with torch.autocast(device.type, PRECISIONS[precision], enabled=precision != "fp32"):
+        with torch.autocast(device.type, DTYPES[precision], enabled=precision != "fp32"):
             model(*inputs)  # warm-up, not recorded
             times.clear()
             for _ in range(repeat):
@@ -103,7 +103,7 @@ def top_operators(
     device = inputs[0].device
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with torch.autocast(device.type, PRECISIONS[precision], enabled=precision != "fp32"):
+    with torch.autocast(device.type, DTYPES[precision], enabled=precision != "fp32"):
         model(*inputs)
         _sync(device)
         with profile(activities=activities) as prof:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--size", default="480x640", help="HxW")
-    ap.add_argument("--precision", default="fp32", choices=tuple(PRECISIONS))
+    ap.add_argument("--precision", default="fp32", choices=tuple(DTYPES))
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args(argv)

@@ -24,32 +24,22 @@ import torch
 
 
 def run_one(kind: str, device: str, steps: int, batch: int, crop: int) -> dict[str, float]:
-    from mtvif_ros.data import make_scene
+    """Median step time and peak memory of one kind of training step, in this process."""
     from mtvif_ros.losses import FusionLoss, OhemCrossEntropy
     from mtvif_ros.model import build_model
-    from mtvif_ros.train import prepare_pair
 
     dev = torch.device(device)
     torch.manual_seed(0)
-    arch = "multitaskvif" if kind == "multitaskvif" else "cascade"
-    model = build_model(architecture=arch).to(dev).train()
+    model = build_model(architecture="cascade" if kind.startswith("cascade") else kind)
+    model = model.to(dev).train()
     fl, sl = FusionLoss().to(dev), OhemCrossEntropy()
-    ys, irs, labs = [], [], []
-    for i in range(batch):
-        y, ir, lab = prepare_pair(_scene(make_scene, i, crop))
-        ys.append(torch.from_numpy(y)[None])
-        irs.append(torch.from_numpy(ir)[None])
-        labs.append(torch.from_numpy(lab).long())
-    vis, ir, labels = (torch.stack(t).to(dev) for t in (ys, irs, labs))
+    vis, ir, labels = _batch(batch, crop, dev)
     if kind == "cascade-stage2":
         for p in model.fusion.parameters():
             p.requires_grad_(False)
-    trained = {
-        "multitaskvif": model,
-        "cascade-stage1": getattr(model, "fusion", None),
-        "cascade-stage2": getattr(model, "segmenter", None),
-    }[kind]
-    params = [p for p in trained.parameters() if p.requires_grad]
+    trained = {"cascade-stage1": "fusion", "cascade-stage2": "segmenter"}.get(kind)
+    params = [p for p in (getattr(model, trained) if trained else model).parameters()]
+    params = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-3)
 
     def step() -> None:
@@ -66,6 +56,27 @@ def run_one(kind: str, device: str, steps: int, batch: int, crop: int) -> dict[s
         loss.backward()
         opt.step()
 
+    ms, mem = _time(step, steps, dev)
+    return {"ms": ms, "mem_mib": mem, "params": sum(p.numel() for p in params)}
+
+
+def _batch(batch: int, crop: int, dev: torch.device) -> tuple[torch.Tensor, ...]:
+    """One labelled batch of sample scenes as the trainer prepares them: (Y, IR, labels)."""
+    from mtvif_ros.data import Pair, make_scene
+    from mtvif_ros.train import prepare_pair
+
+    ys, irs, labs = [], [], []
+    for i in range(batch):
+        s = make_scene(100 + i, crop, crop, night=bool(i % 2))
+        y, ir, lab = prepare_pair(Pair(s.name, s.ir, s.vis, s.labels))
+        ys.append(torch.from_numpy(y)[None])
+        irs.append(torch.from_numpy(ir)[None])
+        labs.append(torch.from_numpy(lab).long())
+    return tuple(torch.stack(t).to(dev) for t in (ys, irs, labs))
+
+
+def _time(step, steps: int, dev: torch.device) -> tuple[float, float]:
+    """(median ms of ``steps`` calls after 3 warm-up calls, peak memory MiB)."""
     for _ in range(3):
         step()
     if dev.type == "cuda":
@@ -83,18 +94,7 @@ def run_one(kind: str, device: str, steps: int, batch: int, crop: int) -> dict[s
         mem = torch.cuda.max_memory_allocated(dev) / 2**20
     else:
         mem = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    return {
-        "ms": 1e3 * statistics.median(times),
-        "mem_mib": mem,
-        "params": sum(p.numel() for p in params),
-    }
-
-
-def _scene(make_scene, i: int, crop: int):
-    s = make_scene(100 + i, crop, crop, night=bool(i % 2))
-    from mtvif_ros.data import Pair
-
-    return Pair(s.name, s.ir, s.vis, s.labels)
+    return 1e3 * statistics.median(times), mem
 
 
 def main() -> None:

@@ -38,25 +38,42 @@ def laplacian_pyramid_fusion(y: np.ndarray, ir: np.ndarray, levels: int = 4) -> 
     return np.clip(out, 0, 1)
 
 
-FUSERS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "visible": lambda y, ir: y,  # (returned as an exact copy of the visible image)
-    "infrared": lambda y, ir: ir,  # (returned as the grey IR image, no chroma)
-    "average": lambda y, ir: (y + ir) / 2,
-    "maximum": np.maximum,
-    "laplacian": laplacian_pyramid_fusion,
+LumaFuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Fuser = Callable[[np.ndarray, np.ndarray, IRNormalization | None], np.ndarray]
+
+
+def _copy_visible(ir: np.ndarray, vis: np.ndarray, norm: IRNormalization | None) -> np.ndarray:
+    """The visible image itself (as BGR): the copy baseline has no luma round trip."""
+    return vis.copy() if vis.ndim == 3 else cv2.cvtColor(vis, cv2.COLOR_GRAY2BGR)
+
+
+def _on_luma(fuser: LumaFuser, keep_chroma: bool = True) -> Fuser:
+    """A method fusing the visible luma with the IR image (resized to the visible size),
+    recombined with the visible chroma, or grey without it (``keep_chroma=False``)."""
+
+    def fuse(ir: np.ndarray, vis: np.ndarray, norm: IRNormalization | None) -> np.ndarray:
+        y, chroma = split_luma(vis)
+        ir01 = normalize_ir(ir, norm)
+        if ir01.shape != y.shape:
+            ir01 = cv2.resize(ir01, (y.shape[1], y.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return recombine_luma(fuser(y, ir01).astype(np.float32), chroma if keep_chroma else None)
+
+    return fuse
+
+
+# name → method (ir, vis, norm) → BGR uint8; the order is the report's row order
+FUSERS: dict[str, Fuser] = {
+    "visible": _copy_visible,  # an exact copy of the visible image
+    "infrared": _on_luma(lambda y, ir: ir, keep_chroma=False),  # the grey IR image
+    "average": _on_luma(lambda y, ir: (y + ir) / 2),
+    "maximum": _on_luma(np.maximum),
+    "laplacian": _on_luma(laplacian_pyramid_fusion),
 }
 
 
 def fuse_classical(
     method: str, ir: np.ndarray, vis: np.ndarray, norm: IRNormalization | None = None
 ) -> np.ndarray:
-    """Fuse with a classical ``method`` (see FUSERS); IR is resized to the visible size.
+    """Fuse with a classical ``method`` (a key of FUSERS; KeyError otherwise).
     'visible' and 'infrared' are exact copies of a source (the copy baselines)."""
-    if method == "visible":
-        return vis.copy() if vis.ndim == 3 else cv2.cvtColor(vis, cv2.COLOR_GRAY2BGR)
-    y, chroma = split_luma(vis)
-    ir01 = normalize_ir(ir, norm)
-    if ir01.shape != y.shape:
-        ir01 = cv2.resize(ir01, (y.shape[1], y.shape[0]), interpolation=cv2.INTER_LINEAR)
-    fused_y = FUSERS[method](y, ir01).astype(np.float32)
-    return recombine_luma(fused_y, None if method == "infrared" else chroma)
+    return FUSERS[method](ir, vis, norm)

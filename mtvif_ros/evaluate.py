@@ -7,8 +7,6 @@ method saw (16-bit IR is normalized once, with the engine's settings) and the vi
 
 from __future__ import annotations
 
-import csv
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from mtvif_ros.engine import FusionEngine
 from mtvif_ros.imaging import normalize_ir
 from mtvif_ros.metrics import FUSION_KEYS, ConfusionMatrix, fusion_metrics
 from mtvif_ros.metrics.segmentation import iou_table_header, iou_table_row
+from mtvif_ros.tables import finite_mean_std, write_csv
 
 TABLE_KEYS = FUSION_KEYS  # EN SD SF AG MI SCD VIF Qabf SSIM PSNR CC
 CLASSICAL = tuple(FUSERS)
@@ -142,23 +141,19 @@ def _write(path: Path, img: np.ndarray) -> None:
     cv2.imwrite(str(path), img)
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[float, float, int]]]:
+Summary = dict[str, dict[str, tuple[float, float, int]]]
+
+
+def summarize(rows: list[dict[str, Any]]) -> Summary:
     """method → metric → (mean, std, number of finite values); NaNs (e.g. SCD of a copy)
     are left out of mean and std and counted."""
-    out: dict[str, dict[str, tuple[float, float, int]]] = {}
-    for method in dict.fromkeys(r["method"] for r in rows):
-        mine = [r for r in rows if r["method"] == method]
-        stats = {}
-        for key in (*TABLE_KEYS, "ms"):
-            vals = np.array([r[key] for r in mine], np.float64)
-            finite = vals[np.isfinite(vals)]
-            stats[key] = (
-                (float(finite.mean()), float(finite.std()), int(finite.size))
-                if finite.size
-                else (math.nan, math.nan, 0)
-            )
-        out[method] = stats
-    return out
+    return {
+        method: {
+            key: finite_mean_std(r[key] for r in rows if r["method"] == method)
+            for key in (*TABLE_KEYS, "ms")
+        }
+        for method in dict.fromkeys(r["method"] for r in rows)
+    }
 
 
 def write_outputs(
@@ -166,24 +161,26 @@ def write_outputs(
 ) -> str:
     """metrics.csv, report.md and bars.png; returns the Markdown report."""
     out = Path(out)
-    if result.rows:
-        with open(out / "metrics.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(result.rows[0]))
-            w.writeheader()
-            w.writerows(result.rows)
+    write_csv(out / "metrics.csv", result.rows)
     summary = summarize(result.rows)
+    text = build_report(result, summary, title, agreement, n_pairs)
+    write_report(out, text, summary, title)
+    return text
+
+
+def write_report(out: Path, text: str, summary: Summary, title: str) -> None:
+    """report.md (the Markdown ``text``) and bars.png (the ``summary`` as bar charts)."""
+    (out / "report.md").write_text(text)
+    _bars(summary, out / "bars.png", title)
+
+
+def build_report(
+    result: EvalResult, summary: Summary, title: str, agreement: bool, n_pairs: int
+) -> str:
+    """The Markdown report: fusion metrics table, segmentation tables, skipped inputs.
+    Pure (writes nothing), so the text can be checked or reused without a folder."""
     lines = [f"# {title}", "", f"{n_pairs} pairs, {result.seconds:.1f} s in total.", ""]
-    lines.append("| method | " + " | ".join(TABLE_KEYS) + " | ms/pair |")
-    lines.append("|---|" + "---:|" * (len(TABLE_KEYS) + 1))
-    for method, stats in summary.items():
-        cells = []
-        for key in TABLE_KEYS:
-            mean, std, n = stats[key]
-            cell = "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}"
-            if 0 < n < len([r for r in result.rows if r["method"] == method]):
-                cell += f" ({n} finite)"
-            cells.append(cell)
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {stats['ms'][0]:.0f} |")
+    lines += _fusion_table(result.rows, summary)
     lines += [
         "",
         "Mean ± std over pairs. Grey 0-255 conventions of the CDDFuse/EMMA evaluator: MI in "
@@ -191,31 +188,53 @@ def write_outputs(
         "show what copying a source scores.",
     ]
     if result.confusion:
-        what = (
-            "agreement with an independent segmenter's predictions (NOT accuracy)"
-            if agreement
-            else "IoU (%) against ground-truth labels"
-        )
-        pixel = "pixel agreement" if agreement else "pixel accuracy"
-        lines += ["", f"## Segmentation: {what}", "", iou_table_header()]
-        lines += [iou_table_row(method, cm) for method, cm in result.confusion.items()]
-        lines += ["", f"| method | mIoU (9 classes) | mIoU w/o unlabelled | {pixel} |"]
-        lines.append("|---|---:|---:|---:|")
-        for method, cm in result.confusion.items():
-            sc = cm.scores()
-            lines.append(
-                f"| {method} | {100 * sc['mIoU']:.1f} | {100 * sc['mIoU_no_unlabelled']:.1f} | "
-                f"{100 * sc['pixel_accuracy']:.1f} |"
-            )
+        lines += _segmentation_tables(result.confusion, agreement)
     if result.problems:
         lines += ["", "## Skipped", ""] + [f"- {p}" for p in result.problems]
-    text = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(text)
-    _bars(summary, out / "bars.png", title)
-    return text
+    return "\n".join(lines) + "\n"
 
 
-def _bars(summary: dict[str, dict[str, tuple[float, float, int]]], path: Path, title: str) -> None:
+def _fusion_table(rows: list[dict[str, Any]], summary: Summary) -> list[str]:
+    """Mean ± std per method and metric; a cell says how many values were finite when
+    some were not (e.g. SCD of a copy), and the last column is the mean time per pair."""
+    lines = ["| method | " + " | ".join(TABLE_KEYS) + " | ms/pair |"]
+    lines.append("|---|" + "---:|" * (len(TABLE_KEYS) + 1))
+    for method, stats in summary.items():
+        total = sum(r["method"] == method for r in rows)
+        cells = []
+        for key in TABLE_KEYS:
+            mean, std, n = stats[key]
+            cell = "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}"
+            if 0 < n < total:
+                cell += f" ({n} finite)"
+            cells.append(cell)
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {stats['ms'][0]:.0f} |")
+    return lines
+
+
+def _segmentation_tables(confusion: dict[str, ConfusionMatrix], agreement: bool) -> list[str]:
+    """Per-class IoU and mIoU/pixel tables, worded as agreement when the labels are an
+    independent segmenter's predictions rather than ground truth."""
+    what = (
+        "agreement with an independent segmenter's predictions (NOT accuracy)"
+        if agreement
+        else "IoU (%) against ground-truth labels"
+    )
+    pixel = "pixel agreement" if agreement else "pixel accuracy"
+    lines = ["", f"## Segmentation: {what}", "", iou_table_header()]
+    lines += [iou_table_row(method, cm) for method, cm in confusion.items()]
+    lines += ["", f"| method | mIoU (9 classes) | mIoU w/o unlabelled | {pixel} |"]
+    lines.append("|---|---:|---:|---:|")
+    for method, cm in confusion.items():
+        sc = cm.scores()
+        lines.append(
+            f"| {method} | {100 * sc['mIoU']:.1f} | {100 * sc['mIoU_no_unlabelled']:.1f} | "
+            f"{100 * sc['pixel_accuracy']:.1f} |"
+        )
+    return lines
+
+
+def _bars(summary: Summary, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,19 +14,22 @@ T = TypeVar("T")
 
 
 class LatestMailbox(Generic[T]):
+    """A thread-safe slot holding at most one item: the newest one put.
+
+    Between a producer that must never block (ROS callbacks) and one consumer (the
+    inference worker). The caller counts replacements from ``put``'s return value.
+    """
+
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._item: T | None = None
         self._has_item = False
         self._closed = False
-        self.superseded = 0
 
     def put(self, item: T) -> bool:
         """Store ``item``; return True if it replaced an item nobody had taken yet."""
         with self._cond:
             replaced = self._has_item
-            if replaced:
-                self.superseded += 1
             self._item, self._has_item = item, True
             self._cond.notify()
             return replaced

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from mtvif_ros.engine import BACKENDS, PRECISIONS
 from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization
+from mtvif_ros.options import BACKENDS, PRECISIONS, check_inference_size, parse_device
 
 IDENTITY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 SYNC_BACKENDS = ("auto", "message_filters", "builtin")
@@ -118,7 +118,6 @@ class Settings:
             "backend": self["model.backend"],
             "channels_last": bool(self["model.channels_last"]),
             "compile": bool(self["model.compile"]),
-            "num_threads": int(self["model.num_threads"]),
         }
 
     @classmethod
@@ -129,23 +128,19 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown parameter(s): {', '.join(unknown)}")
         v = {**DEFAULTS, **overrides}
-        _check_choice(v, "model.precision", tuple(PRECISIONS))
+        _check_choice(v, "model.precision", PRECISIONS)
         _check_choice(v, "model.backend", BACKENDS)
         _check_choice(v, "ir.normalization", IR_NORMALIZATIONS)
         _check_choice(v, "sync.backend", SYNC_BACKENDS)
         _check_choice(v, "qos.reliability", RELIABILITIES)
-        device = str(v["model.device"]).strip().lower()
-        if not (device in ("auto", "cpu", "cuda") or _is_cuda_index(device)):
-            raise SettingsError(
-                f"model.device '{v['model.device']}' is invalid; use auto, cpu, cuda or cuda:N"
-            )
-        size = list(v["model.inference_size"])
-        if len(size) != 2 or any(int(s) < 0 for s in size) or (0 in size and size != [0, 0]):
-            raise SettingsError(
-                f"model.inference_size {size} is invalid; use [height, width] or [0, 0]"
-            )
-        if size != [0, 0] and min(size) < 8:
-            raise SettingsError(f"model.inference_size {size} is too small; need both >= 8")
+        try:
+            parse_device(str(v["model.device"]))
+        except ValueError as exc:
+            raise SettingsError(f"model.{exc}") from None
+        try:
+            size = check_inference_size(v["model.inference_size"], "model.inference_size")
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         for name, lo in (("model.num_threads", 0), ("sync.queue_size", 1), ("qos.depth", 1)):
             if int(v[name]) < lo:
                 raise SettingsError(f"{name} must be >= {lo}, got {v[name]}")
@@ -166,7 +161,7 @@ class Settings:
             raise SettingsError(f"ir.*: {exc}") from None
         return cls(
             values=v,
-            inference_size=None if size == [0, 0] else (int(size[0]), int(size[1])),
+            inference_size=size,
             ir_normalization=norm,
             homography=_homography(v["registration.homography"]),
             palette=parse_palette(v["palette.override"]),
@@ -176,11 +171,6 @@ class Settings:
 def _check_choice(v: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> None:
     if v[name] not in choices:
         raise SettingsError(f"{name} '{v[name]}' is invalid; use one of {' | '.join(choices)}")
-
-
-def _is_cuda_index(device: str) -> bool:
-    head, _, index = device.partition(":")
-    return head == "cuda" and index.isdigit()
 
 
 def _homography(values: Any) -> list[float] | None:

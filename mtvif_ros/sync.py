@@ -25,15 +25,21 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+ROLES = ("ir", "visible")  # stream i carries ROLES[i]
 IR, VISIBLE = 0, 1
-STREAM_NAMES = ("ir", "visible")
+
+
+def stream_of(role: str) -> int:
+    """'ir' → IR, 'visible' → VISIBLE (the pairer's and the offset meter's stream index)."""
+    return ROLES.index(role)
 
 
 @dataclass
 class PairerStats:
-    """Running counts; ``unmatched[i]`` are messages of stream i dropped without a partner."""
+    """Running counts; ``unmatched[i]`` are messages of stream i dropped without a partner
+    (``duplicates[i]`` of them because a later message had the same stamp), and
+    ``clock_jumps`` how often a stamp going back cleared the queues."""
 
-    received: list[int] = field(default_factory=lambda: [0, 0])
     paired: int = 0
     unmatched: list[int] = field(default_factory=lambda: [0, 0])
     duplicates: list[int] = field(default_factory=lambda: [0, 0])
@@ -59,7 +65,6 @@ class ApproxTimePairer(Generic[T]):
         """Add one item; return ``(ir_item, visible_item, ir_stamp, visible_stamp)`` when a
         pair forms, else None."""
         stats = self.stats
-        stats.received[stream] += 1
         newest = self.newest[stream]
         if newest is not None and stamp_ns < newest - self.jump_back_ns:
             self._clear()
@@ -131,8 +136,3 @@ class OffsetMeter:
         if not ir or not vis:
             return None
         return int(statistics.median(min((i - v for v in vis), key=abs) for i in ir))
-
-
-def stamp_ns(sec: int, nanosec: int) -> int:
-    """builtin_interfaces/Time fields → integer nanoseconds."""
-    return int(sec) * 1_000_000_000 + int(nanosec)

@@ -17,7 +17,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from mtvif_ros.node.conversions import array_to_image
-from mtvif_ros.node.fusion_node import INPUT_TOPICS, OUTPUT_TOPICS, FusionNode, make_qos
+from mtvif_ros.node.fusion_node import FusionNode
+from mtvif_ros.node.interfaces import INPUT_TOPICS, OUTPUT_TOPICS, make_qos
 
 
 class Rig:
@@ -61,7 +62,7 @@ class Rig:
 
     def wait_for_matching(self, outputs: tuple[str, ...] = (), timeout: float = 10.0) -> None:
         """Until both directions are discovered: our inputs reach the node, its outputs us."""
-        pubs = list(self.pub.values()) + [self.node.pubs[k] for k in outputs]
+        pubs = list(self.pub.values()) + [self.node.outputs.pubs[k] for k in outputs]
         assert self.wait(lambda: all(p.get_subscription_count() > 0 for p in pubs), timeout)
 
     @staticmethod

@@ -22,13 +22,13 @@ from mtvif_ros.bags.io import (
     open_reader,
     open_writer,
     serialize,
-    stamp_of,
 )
 from mtvif_ros.bags.latency import latency_report
 from mtvif_ros.bags.make import make_bag
 from mtvif_ros.data import SyntheticScenes, manifest_pairs
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.settings import Settings
+from mtvif_ros.stamps import header_ns
 from mtvif_ros.tools.bag import main as bag_main
 
 CPU = Settings.from_mapping({"model.device": "cpu"})
@@ -62,8 +62,8 @@ def test_make_then_read_back_round_trip(tmp_path: Path, storage: str, ir_encodin
     if ir_encoding == "mono16":
         assert np.array_equal(image_array(irs[2], "ir"), scenes[2].ir)
     # stamps: 50 ms apart, IR 10 ms after visible
-    assert stamp_of(viss[1]) - stamp_of(viss[0]) == 50_000_000
-    assert stamp_of(irs[0]) - stamp_of(viss[0]) == 10_000_000
+    assert header_ns(viss[1]) - header_ns(viss[0]) == 50_000_000
+    assert header_ns(irs[0]) - header_ns(viss[0]) == 10_000_000
 
 
 def test_metadata_keeps_the_layout_humble_parses(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_eval_writes_output_bag_report_and_sync_stats(tmp_path: Path, storage, e
     labels = _read(tmp_path / "out" / "bag", "/segmentation/labels")
     vis_in = _read(tmp_path / "out" / "bag", "/visible/image")  # inputs are copied
     assert len(fused) == len(labels) == len(vis_in) == 4
-    assert [stamp_of(m) for m in labels] == [stamp_of(m) for m in vis_in]
+    assert [header_ns(m) for m in labels] == [header_ns(m) for m in vis_in]
     expected = engine.run(scenes[0].ir, scenes[0].vis).labels
     assert np.array_equal(image_array(labels[0], "visible"), expected)
 
@@ -230,7 +230,7 @@ def test_live_node_and_offline_eval_give_identical_labels(tmp_path: Path, engine
     make_bag(scenes, tmp_path / "in", rate_hz=10, offset_ms=5)
     evaluate_bag(tmp_path / "in", tmp_path / "out", CPU, engine=engine, progress=False)
     offline = {
-        stamp_of(m): image_array(m, "visible")
+        header_ns(m): image_array(m, "visible")
         for m in _read(tmp_path / "out" / "bag", "/segmentation/labels")
     }
     rclpy.init()
@@ -241,15 +241,13 @@ def test_live_node_and_offline_eval_give_identical_labels(tmp_path: Path, engine
             rig.send(
                 image_array(ir_m, "ir"),
                 image_array(vis_m, "visible"),
-                stamp_of(ir_m),
-                stamp_of(vis_m),
+                header_ns(ir_m),
+                header_ns(vis_m),
             )
             assert rig.wait(lambda k=k: len(rig.outputs("labels")) == k + 1, 30)
             time.sleep(0.05)
         live = {
-            m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: np.frombuffer(
-                bytes(m.data), np.uint8
-            ).reshape(m.height, m.width)
+            header_ns(m): np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width)
             for m in rig.outputs("labels")
         }
     finally:
@@ -281,7 +279,7 @@ def test_play_publishes_recorded_stamps_and_clock(tmp_path: Path) -> None:
     from mtvif_ros.node.bag_player import BagPlayer
 
     make_bag(SyntheticScenes(3, 32, 40), tmp_path / "b", rate_hz=50, offset_ms=3)
-    recorded = [stamp_of(m) for m in _read(tmp_path / "b", "/ir/image")]
+    recorded = [header_ns(m) for m in _read(tmp_path / "b", "/ir/image")]
     rclpy.init()
     got: dict[str, list] = {"ir": [], "clock": []}
     probe = rclpy.create_node("play_probe")
@@ -303,7 +301,7 @@ def test_play_publishes_recorded_stamps_and_clock(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(got["ir"]) < 3:
             time.sleep(0.02)
-        assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in got["ir"]] == recorded
+        assert [header_ns(m) for m in got["ir"]] == recorded
         assert len(got["clock"]) >= 3
         with pytest.raises(ValueError, match="not in"):
             BagPlayer(tmp_path / "b", ["/thermal/image_raw"]).play()

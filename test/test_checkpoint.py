@@ -1,4 +1,4 @@
-"""Checkpoint round trip and every way a checkpoint file can be wrong."""
+"""Checkpoint round trip, every way a checkpoint file can be wrong, and mtvif-init-weights."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from mtvif_ros.model import (
     load_checkpoint,
     save_checkpoint,
 )
+from mtvif_ros.model.config import INPUT_CONVENTION
+from mtvif_ros.tools import init_weights
 
 
 @pytest.fixture()
@@ -43,10 +45,10 @@ def test_cascade_round_trip(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "c.pt").config.architecture == "cascade"
 
 
-def test_packaged_default_loads_and_is_marked_untrained() -> None:
+def test_packaged_default_loads_and_is_marked_trained() -> None:
     ckpt = load_checkpoint(default_checkpoint_path())
     assert ckpt.config.num_classes == 9 and ckpt.config.backbone == "seafusion"
-    assert "trained" in ckpt.meta
+    assert ckpt.trained and ckpt.meta["description"]
     assert default_checkpoint_path().stat().st_size < 5 * 2**20
 
 
@@ -147,6 +149,18 @@ def test_weights_of_another_architecture(saved, tmp_path: Path) -> None:
     assert "do not match the 'CascadeVIF' architecture" in _one_line(exc, bad)
 
 
+def test_other_input_convention_is_refused(saved, tmp_path: Path) -> None:
+    path, _, _ = saved
+    other = "vis=RGB in [0,255]; ir=raw counts"
+    bad = _rewrite(
+        path, tmp_path / "conv.pt", lambda p: p["config"].update(input_convention=other)
+    )
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(bad)
+    msg = _one_line(exc, bad)
+    assert other in msg and INPUT_CONVENTION in msg and "retrain or convert" in msg
+
+
 def test_newer_format_version(saved, tmp_path: Path) -> None:
     path, _, _ = saved
     bad = _rewrite(path, tmp_path / "v.pt", lambda p: p.update(format_version=99))
@@ -161,3 +175,28 @@ def test_save_is_atomic_and_plain_data(saved) -> None:
     payload = torch.load(path, weights_only=True)
     assert isinstance(payload["config"], dict)
     assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
+
+
+def test_init_weights_requires_a_path(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        init_weights.main([])
+    assert exc.value.code == 2 and "path" in capsys.readouterr().err
+
+
+def test_init_weights_refuses_an_existing_file_without_force(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "keep.pt"
+    target.write_bytes(b"precious")
+    assert init_weights.main([str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(target) in err and "--force" in err
+    assert target.read_bytes() == b"precious"
+
+
+def test_init_weights_writes_and_force_overwrites(tmp_path: Path) -> None:
+    target = tmp_path / "init.pt"
+    assert init_weights.main([str(target), "--seed", "3"]) == 0
+    assert not load_checkpoint(target).trained
+    target.write_bytes(b"stale")
+    assert init_weights.main([str(target), "--force"]) == 0
+    ckpt = load_checkpoint(target)
+    assert not ckpt.trained and "manual_seed(0)" in ckpt.meta["description"]

@@ -28,7 +28,7 @@ def _network_luma(engine: FusionEngine, ir: np.ndarray, vis: np.ndarray) -> np.n
     y, _ = split_luma(vis)
     ir01 = normalize_ir(ir, engine.ir_normalization)
     with torch.no_grad():
-        fused, _ = engine.model(
+        fused, _ = engine.checkpoint.model(
             torch.from_numpy(y)[None, None], torch.from_numpy(ir01)[None, None]
         )
     return fused[0, 0].numpy()
@@ -60,7 +60,7 @@ def test_labels_are_the_argmax_of_the_logits(engine, scene) -> None:
     y, _ = split_luma(scene.vis)
     ir01 = normalize_ir(scene.ir)
     with torch.no_grad():
-        _, logits = engine.model(
+        _, logits = engine.checkpoint.model(
             torch.from_numpy(y)[None, None], torch.from_numpy(ir01)[None, None]
         )
     assert np.array_equal(engine.run(scene.ir, scene.vis).labels, logits.argmax(1)[0].numpy())
@@ -99,7 +99,7 @@ def test_inference_size_runs_small_and_resizes_back(scene) -> None:
     x = torch.from_numpy(np.stack((split_luma(scene.vis)[0], normalize_ir(scene.ir)))[None])
     x = F.interpolate(x, size=(32, 48), mode="bilinear", align_corners=False)
     with torch.no_grad():
-        _, logits = eng.model(x[:, :1], x[:, 1:])
+        _, logits = eng.checkpoint.model(x[:, :1], x[:, 1:])
     low = logits.argmax(1, keepdim=True).float()
     expected = F.interpolate(low, size=(H, W), mode="nearest")[0, 0].to(torch.uint8).numpy()
     assert np.array_equal(r.labels, expected)
@@ -194,12 +194,17 @@ def test_staging_buffer_is_reused_per_size_and_results_stay_independent(scene) -
     other, small = make_scene(5, H, W), make_scene(6, H // 2, W // 2)
     first = eng.run(scene.ir, scene.vis)
     kept_fused, kept_labels = first.fused.copy(), first.labels.copy()
-    staged = eng._host.staged_in.data_ptr()
+    staged = eng.buffers.current.staged_in.data_ptr()
     second = eng.run(other.ir, other.vis)
-    assert eng._host.staged_in.data_ptr() == staged  # same size: the buffer is refilled, not new
+    assert (
+        eng.buffers.current.staged_in.data_ptr() == staged
+    )  # same size: the buffer is refilled, not new
     assert np.array_equal(first.fused, kept_fused) and np.array_equal(first.labels, kept_labels)
     eng.run(small.ir, small.vis)
-    assert tuple(eng._host.staged_in.shape[-2:]) == (H // 2, W // 2)  # new size: new buffer
+    assert tuple(eng.buffers.current.staged_in.shape[-2:]) == (
+        H // 2,
+        W // 2,
+    )  # new size: new buffer
     fresh = FusionEngine(device="cpu")
     for pair, result in ((other, second), (scene, eng.run(scene.ir, scene.vis))):
         ref = fresh.run(pair.ir, pair.vis)
@@ -266,7 +271,7 @@ def test_cuda_steady_state_reuses_staging_buffers_and_allocates_no_device_memory
     other = make_scene(5, H, W)
     for _ in range(3):
         gpu.run(scene.ir, scene.vis)
-    pinned = gpu._host.staged_in.data_ptr()
+    pinned = gpu.buffers.current.staged_in.data_ptr()
     stats = torch.cuda.memory_stats()
     key = "num_device_alloc" if "num_device_alloc" in stats else "segment.all.allocated"
     before = stats[key]
@@ -275,5 +280,7 @@ def test_cuda_steady_state_reuses_staging_buffers_and_allocates_no_device_memory
     for _ in range(5):
         gpu.run(other.ir, other.vis)
     assert torch.cuda.memory_stats()[key] == before  # no new device allocation per frame
-    assert gpu._host.staged_in.data_ptr() == pinned  # the page-locked upload buffer is reused
+    assert (
+        gpu.buffers.current.staged_in.data_ptr() == pinned
+    )  # the page-locked upload buffer is reused
     assert np.array_equal(first.labels, kept)  # returned arrays are not overwritten later

@@ -8,8 +8,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from mtvif_ros.baselines import fuse_classical, laplacian_pyramid_fusion
+from mtvif_ros.baselines import FUSERS, fuse_classical, laplacian_pyramid_fusion
 from mtvif_ros.data import folder_pairs, make_scene, manifest_pairs, msrs_pairs
+from mtvif_ros.evaluate import CLASSICAL
 from mtvif_ros.model import ModelConfig, build_model, save_checkpoint
 from mtvif_ros.tools.eval import main as eval_main
 
@@ -53,6 +54,15 @@ def test_classical_baselines() -> None:
     y = np.random.default_rng(0).random((37, 53)).astype(np.float32)
     # fusing an image with itself through the pyramid gives it back
     assert np.abs(laplacian_pyramid_fusion(y, y) - y).max() < 1e-5
+
+
+def test_every_classical_method_is_reachable_in_report_order() -> None:
+    assert CLASSICAL == ("visible", "infrared", "average", "maximum", "laplacian")
+    s = make_scene(1, 48, 64, night=True)
+    for name, fuser in FUSERS.items():  # fuse_classical is exactly the registry entry
+        assert (fuse_classical(name, s.ir, s.vis) == fuser(s.ir, s.vis, None)).all()
+    with pytest.raises(KeyError):
+        fuse_classical("median", s.ir, s.vis)
 
 
 def test_eval_on_sample_scenes_writes_report_csv_grid_and_plots(tmp_path: Path, capsys) -> None:

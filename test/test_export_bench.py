@@ -65,17 +65,30 @@ def test_onnxruntime_and_channels_last_engines_match_the_torch_engine(tmp_path, 
         FusionEngine(device="cpu", backend="tensorrt")
 
 
-def test_num_threads_caps_torch_and_the_onnxruntime_session(tmp_path, monkeypatch):
+def test_cpu_threads_cap_torch_and_the_onnxruntime_session(tmp_path, monkeypatch):
+    """The entry point sets the thread cap; the engine's backends follow it."""
+    from mtvif_ros.engine import set_cpu_threads
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     before = torch.get_num_threads()
     try:
-        eng = FusionEngine(device="cpu", backend="onnxruntime", num_threads=1)
+        set_cpu_threads(1)
+        eng = FusionEngine(device="cpu", backend="onnxruntime")
         assert torch.get_num_threads() == 1
-        assert eng.session.get_session_options().intra_op_num_threads == 1
+        assert eng.backend.session.get_session_options().intra_op_num_threads == 1
+        assert eng.backend.name.startswith("onnxruntime (")
     finally:
+        set_cpu_threads(0)
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="num_threads -1 is negative"):
-        FusionEngine(device="cpu", num_threads=-1)
+        set_cpu_threads(-1)
+
+
+def test_the_onnxruntime_backend_leaves_the_torch_model_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    eng = FusionEngine(device="cpu", backend="onnxruntime")
+    assert not hasattr(eng.backend, "model")  # not moved, not compiled: only the session
+    assert eng.device.type == "cpu"
 
 
 def test_peak_live_memory_counts_activations() -> None:

@@ -71,7 +71,7 @@ def test_entry_points_apply_it_first() -> None:
         "tools/bag.py",
         "tools/bench.py",
         "tools/demo.py",
-        "train.py",
+        "train/cli.py",
     ):
         tree = ast.parse((root / path).read_text())
         main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")

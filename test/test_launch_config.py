@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH = REPO / "launch" / "fusion.launch.py"
 
 # the node's topic names, read from its module without importing rclpy
-_NODE_SRC = ast.parse((REPO / "mtvif_ros" / "node" / "fusion_node.py").read_text())
+_NODE_SRC = ast.parse((REPO / "mtvif_ros" / "node" / "interfaces.py").read_text())
 
 
 def _module_dict(tree: ast.Module, name: str):

@@ -14,6 +14,7 @@ from mtvif_ros.model import (
     MultiTaskVIF,
     build_backbone,
     build_model,
+    register_backbone,
 )
 
 
@@ -90,6 +91,17 @@ def test_registry_backbones_all_work_with_the_head() -> None:
         with torch.no_grad():
             fused, logits = model(*_pair(24, 24))
         assert fused.shape == (1, 1, 24, 24) and logits.shape == (1, 9, 24, 24)
+
+
+def test_registering_a_taken_backbone_name_is_refused() -> None:
+    before = dict(BACKBONES)
+
+    class Impostor(torch.nn.Module):
+        pass
+
+    with pytest.raises(ValueError, match="backbone 'seafusion' is already registered"):
+        register_backbone("seafusion")(Impostor)
+    assert BACKBONES == before
 
 
 def test_seafusion_default_feature_is_96_channels_and_widths_configurable() -> None:

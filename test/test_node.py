@@ -23,7 +23,8 @@ from mtvif_ros.data import make_scene  # noqa: E402
 from mtvif_ros.engine import FusionEngine  # noqa: E402
 from mtvif_ros.imaging import warp_ir  # noqa: E402
 from mtvif_ros.node.conversions import array_to_image  # noqa: E402
-from mtvif_ros.node.fusion_node import OUTPUT_TOPICS, FusionNode, StartupError  # noqa: E402
+from mtvif_ros.node.fusion_node import FusionNode, StartupError  # noqa: E402
+from mtvif_ros.node.interfaces import OUTPUT_TOPICS  # noqa: E402
 from mtvif_ros.settings import DEFAULTS  # noqa: E402
 
 H, W = 48, 64
@@ -72,7 +73,7 @@ def test_pairs_give_one_fused_and_one_label_image_each_with_the_visible_header(r
             assert (m.height, m.width) == (H, W)
         assert f.encoding == "bgr8" and lab.encoding == "mono8"
         assert max(lab.data) < 9
-    assert r.node.counters["processed"] == len(scenes)
+    assert r.node.snapshot().processed == len(scenes)
 
 
 def test_node_output_equals_the_engine_on_the_same_pair(rig, scenes):
@@ -96,15 +97,15 @@ def test_jitter_within_slop_pairs_and_offset_beyond_slop_does_not(rig, scenes):
         t = base + i * SEC // 10
         r.send(s.ir, s.vis, t + j * 1_000_000, t)
         assert r.wait(lambda i=i: len(r.outputs("labels")) == i + 1), f"jitter {j} ms"
-    n = r.node.counters["pairs"]
+    n = r.node.snapshot().pairs
     # 30 ms offset at 10 Hz: beyond the slop, no pair may form
     for i in range(8):
         t = base + (10 + i) * SEC // 10
         r.send(s.ir, s.vis, t + 30_000_000, t)
         time.sleep(0.1)
     time.sleep(0.3)
-    assert r.node.counters["pairs"] == n and len(r.outputs("labels")) == len(jitter)
-    reason = r.node.no_pair_reason(1.0)
+    assert r.node.snapshot().pairs == n and len(r.outputs("labels")) == len(jitter)
+    reason = r.node.inputs.no_pair_reason(1.0)
     assert "+0.030 s" in reason and "larger than sync.slop 0.020 s" in reason
 
 
@@ -123,14 +124,14 @@ def test_faster_publisher_than_inference_keeps_latency_bounded(rig):
     node = r.node
 
     def drained() -> bool:
-        c = node.counters
-        return c["pairs"] == n and c["processed"] + c["superseded"] == n
+        c = node.snapshot()
+        return c.pairs == n and c.processed + c.superseded == n
 
     assert r.wait(drained, timeout=60)
-    c = node.counters
-    assert c["superseded"] > 0 and c["processed"] < n
+    c = node.snapshot()
+    assert c.superseded > 0 and c.processed < n
     # no queue: the last output is the last pair published, not a stale one
-    assert r.wait(lambda: len(r.outputs("labels")) == c["processed"], timeout=30)
+    assert r.wait(lambda: len(r.outputs("labels")) == c.processed, timeout=30)
     final = r.outputs("labels")[-1].header.stamp
     assert final.sec * SEC + final.nanosec == last_stamp
 
@@ -164,28 +165,28 @@ def test_every_bad_input_is_dropped_counted_and_the_next_good_pair_processed(rig
     base = _base_ns()
     t = base
     for i, (what, ir, vis, counter) in enumerate(_bad_messages(s)):
-        before = r.node.counters[counter]
+        before = getattr(r.node.snapshot(), counter)
         r.send(ir, vis, t)
-        assert r.wait(lambda c=counter, b=before: r.node.counters[c] > b), what
+        assert r.wait(lambda c=counter, b=before: getattr(r.node.snapshot(), c) > b), what
         t += SEC // 10
         r.send(s.ir, s.vis, t)  # a good pair right after
         assert r.wait(lambda i=i: len(r.outputs("labels")) == i + 1), what
         t += SEC // 10
     # zero stamps cannot be synchronized: dropped and counted
-    before = r.node.counters["bad_ir"]
+    before = r.node.snapshot().bad_ir
     r.send(s.ir, s.vis, 0)
-    assert r.wait(lambda: r.node.counters["bad_ir"] == before + 1)
+    assert r.wait(lambda: r.node.snapshot().bad_ir == before + 1)
     # NaN/inf temperatures and IR of another size are processed, and counted
     temps = (s.ir.astype(np.float32) / 100 - 40).copy()
     temps[0, :5] = [np.nan, np.inf, -np.inf, np.nan, np.nan]
     n = len(r.outputs("labels"))
     r.send(temps, s.vis, t)
     assert r.wait(lambda: len(r.outputs("labels")) == n + 1)
-    assert r.node.counters["nonfinite_ir"] == 1
+    assert r.node.snapshot().nonfinite_ir == 1
     r.send(s.ir[::2, ::2].copy(), s.vis, t + SEC // 10)
     assert r.wait(lambda: len(r.outputs("labels")) == n + 2)
-    assert r.node.counters["size_mismatch"] == 1
-    assert r.node.counters["inference_errors"] == 0
+    assert r.node.snapshot().size_mismatch == 1
+    assert r.node.snapshot().inference_errors == 0
 
 
 @pytest.mark.parametrize(
@@ -212,13 +213,14 @@ def test_supported_encodings_end_to_end(rig, scenes, ir_enc, vis_enc):
 def test_color_and_overlay_are_published_only_while_subscribed(rig, scenes):
     r = rig(subscribe=("labels",))
     node = r.node
-    assert node._publisher_if_wanted("overlay", only_if_subscribed=True) is None
-    assert node._publisher_if_wanted("color", only_if_subscribed=True) is None
-    assert node._publisher_if_wanted("labels") is not None
+    outputs = node.outputs
+    assert outputs.wanted("overlay", node.settings) is None
+    assert outputs.wanted("color", node.settings) is None
+    assert outputs.wanted("labels", node.settings) is not None
     for kind in ("color", "overlay"):
         r.probe.create_subscription(Image, OUTPUT_TOPICS[kind], r._keep(kind), 10)
-    assert r.wait(lambda: node.pubs["overlay"].get_subscription_count() > 0)
-    assert r.wait(lambda: node.pubs["color"].get_subscription_count() > 0)
+    assert r.wait(lambda: outputs.pubs["overlay"].get_subscription_count() > 0)
+    assert r.wait(lambda: outputs.pubs["color"].get_subscription_count() > 0)
     r.send(scenes[0].ir, scenes[0].vis, _base_ns())
     assert r.wait(lambda: len(r.outputs("color")) == 1 and len(r.outputs("overlay")) == 1)
     assert r.outputs("color")[0].encoding == "rgb8"
@@ -241,7 +243,7 @@ def test_enable_service_pauses_and_resumes_without_resubscribing(rig, scenes):
     assert res.success and "paused" in res.message
     base = _base_ns()
     r.send(scenes[0].ir, scenes[0].vis, base)
-    assert r.wait(lambda: r.node.counters["paused"] == 1)
+    assert r.wait(lambda: r.node.snapshot().paused == 1)
     time.sleep(0.2)
     assert r.outputs("labels") == []
     assert _call(r.probe, client, SetBool.Request(data=True)).success
@@ -301,9 +303,9 @@ def test_parameter_changes_are_validated_at_runtime(rig):
     bad_palette = set_("palette.override", "1,2,3")
     assert not bad_palette.successful and "9 classes" in bad_palette.reason
     ok = set_("sync.slop", 0.2)
-    assert ok.successful and r.node.pairer.slop_ns == 200_000_000
+    assert ok.successful and r.node.inputs.pairer.slop_ns == 200_000_000
     assert set_("ir.normalization", "minmax").successful
-    assert r.node.engine.ir_normalization.method == "minmax"
+    assert r.node.pipeline.settings.ir_normalization.method == "minmax"
 
 
 def test_homography_registers_ir_before_inference(rig, scenes):
@@ -328,7 +330,7 @@ def test_homography_registers_ir_before_inference(rig, scenes):
     ],
 )
 def test_invalid_startup_parameters_fail_with_one_clear_message(name, value, message):
-    from mtvif_ros.node.fusion_node import message_filters_available
+    from mtvif_ros.node.interfaces import message_filters_available
 
     if name == "sync.backend" and message_filters_available():
         pytest.skip("message_filters is installed here")

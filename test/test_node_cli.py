@@ -59,7 +59,7 @@ class _Probe(Rig):
         from rclpy.executors import MultiThreadedExecutor
         from sensor_msgs.msg import Image
 
-        from mtvif_ros.node.fusion_node import make_qos
+        from mtvif_ros.node.interfaces import make_qos
 
         self.probe = rclpy.create_node("cli_probe")
         self.pub = {

@@ -75,3 +75,16 @@ def test_shipped_params_file_holds_every_parameter_with_its_default() -> None:
     for name, default in DEFAULTS.items():
         assert params[name] == default, name
         assert type(params[name]) is type(default), f"{name}: ROS would reject the type"
+
+
+def test_parameters_and_options_validate_without_torch() -> None:
+    """The parameter layer is pure: importing it must not pull in torch (or rclpy)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mtvif_ros.settings, mtvif_ros.options, mtvif_ros.stats, mtvif_ros.sync; "
+        "print(sorted(m for m in ('torch', 'rclpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

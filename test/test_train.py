@@ -19,7 +19,10 @@ from mtvif_ros.data import make_scene
 from mtvif_ros.losses import FusionLoss, OhemCrossEntropy, seg_weight
 from mtvif_ros.metrics import ConfusionMatrix
 from mtvif_ros.model import load_checkpoint
-from mtvif_ros.train import Trainer, build_parser, parse_config
+from mtvif_ros.train import TrainConfig, TrainConfigError, Trainer, build_parser, parse_config
+from mtvif_ros.train.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
 
 FAST = [
     "--crop",
@@ -182,6 +185,9 @@ def test_cascade_trains_in_two_stages(tmp_path: Path) -> None:
     )
     rows = _log(tmp_path)
     assert all(r["seg"] == 0 for r in rows[:3]) and all(r["seg"] > 0 for r in rows[3:])
+    # the weights actually applied: stage 1 fusion alone, stage 2 segmentation alone
+    assert [(r["beta1"], r["beta2"]) for r in rows] == [(1.0, 0.0)] * 3 + [(0.0, 1.0)] * 3
+    assert all(r["loss"] == r["seg"] for r in rows[3:])
     assert load_checkpoint(tmp_path / "last.pt").config.architecture == "cascade"
     assert trainer.model.fusion.decoder is not None
 
@@ -190,8 +196,6 @@ def test_help_documents_every_setting() -> None:
     text = build_parser().format_help()
     from dataclasses import fields
 
-    from mtvif_ros.train import TrainConfig
-
     for f in fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in text
 
@@ -199,43 +203,119 @@ def test_help_documents_every_setting() -> None:
 def test_unknown_setting_in_yaml_is_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("steps: 3\nlearning_rate: 1\n")
-    with pytest.raises(SystemExit, match="learning_rate"):
+    with pytest.raises(TrainConfigError, match="learning_rate"):
         parse_config(["--config", str(cfg)])
 
 
-def test_ddp_two_processes_gloo(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--optimizer", "sgd"], "optimizer"),  # used to become Adam silently
+        (["--amp", "fp8"], "amp"),  # used to become fp16 silently
+        (["--device", "gpu"], "device"),
+        (["--batch-size", "-1"], "batch_size"),
+        (["--lr", "0"], "lr"),
+        (["--ohem-thresh", "1.5"], "ohem_thresh"),
+        (["--steps", "4", "--cascade-fusion-steps", "4"], "cascade_fusion_steps"),
+        (["--synthetic-size", "64"], "synthetic_size"),
+        (["--model", '{"num_classes": 0}'], "model"),
+    ],
+)
+def test_validate_names_the_refused_setting(flags: list[str], field: str) -> None:
+    with pytest.raises(TrainConfigError, match=rf"^{field} \("):
+        parse_config(flags)
+
+
+def test_validate_refuses_wrong_types_and_non_finite_values() -> None:
+    with pytest.raises(TrainConfigError, match=r"^steps .*type int"):
+        TrainConfig(steps="10").validate()  # type: ignore[arg-type]
+    with pytest.raises(TrainConfigError, match=r"^beta1 "):
+        TrainConfig(beta1=float("nan")).validate()
+    with pytest.raises(TrainConfigError, match=r"^data_sets .*list"):
+        TrainConfig(data_sets="roadscene").validate()  # type: ignore[arg-type]
+
+
+def test_cli_prints_one_error_line_and_returns_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MTVIF_KEEP_FREED_MEMORY", "0")
+    for argv, field in (
+        (["--optimizer", "sgd"], "optimizer"),
+        (["--bogus", "1"], "bogus"),
+        (["--synthetic", "0", "--out", str(tmp_path)], "no training data"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and field in err and "\n" not in err, err
+
+
+def _torchrun(entry: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
+    """``entry`` (``-m module`` or a script) with FAST settings then ``flags``, as two CPU
+    processes (gloo) under torchrun, one thread each; skips without torchrun."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which(
         "torchrun"
     )
     if torchrun is None:
         pytest.skip("torchrun not found")
-    out = tmp_path / "ddp"
-    proc = subprocess.run(
+    pythonpath = os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))
+    return subprocess.run(
         [
             torchrun,
             "--standalone",
             "--nproc_per_node",
             "2",
-            "-m",
-            "mtvif_ros.train",
+            *entry,
             *FAST,
-            "--synthetic",
-            "8",
-            "--steps",
-            "4",
-            "--batch-size",
-            "2",
             "--device",
             "cpu",
-            "--out",
-            str(out),
+            *flags,
         ],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath},
+    )
+
+
+def test_ddp_two_processes_gloo(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    proc = _torchrun(
+        ["-m", "mtvif_ros.train"],
+        "--synthetic",
+        "8",
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--out",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt.meta["steps"] == 4
     assert len(_log(out)) == 4  # rank 0 alone logs
+
+
+def test_ddp_cascade_keeps_the_ranks_weights_identical(tmp_path: Path) -> None:
+    """Both cascade stages train through DDP: gradients are all-reduced, so the two ranks,
+    each on its own data shard, end with the same weights (ddp_rank_check.py compares)."""
+    proc = _torchrun(
+        [str(REPO / "test" / "ddp_rank_check.py")],
+        "--architecture",
+        "cascade",
+        "--cascade-fusion-steps",
+        "2",
+        "--steps",
+        "4",
+        "--synthetic",
+        "8",
+        "--batch-size",
+        "2",
+        "--model",
+        '{"cascade_seg_widths": [8, 16]}',
+        "--out",
+        str(tmp_path / "ddp"),
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "largest weight difference between ranks: 0 (" in proc.stdout

@@ -1,14 +1,14 @@
 """Offline evaluation of a bag: pair, fuse, write an output bag, report metrics and sync.
 
-The same pairing module, parameters file and engine as the live node, so offline and live
-results are identical for the same pairs. Messages stream through: memory stays flat
-whatever the bag's length. Problems (missing topic, bad encodings, a truncated file) end
-in a clear message and a partial report, never a traceback.
+The same pairer, parameters file and frame pipeline (registration + engine) as the live
+node, so offline and live results are identical for the same pairs. Messages stream
+through: memory stays flat whatever the bag's length. Problems (missing topic, bad
+encodings, a truncated file) end in a clear message and a partial report, never a
+traceback.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
 import struct
 from collections import Counter
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rosbags.rosbag2 import ReaderError
+from rosbags.rosbag2 import ReaderError, Writer
 
 from mtvif_ros.bags.io import (
     IMAGE,
@@ -28,33 +28,156 @@ from mtvif_ros.bags.io import (
     open_reader,
     open_writer,
     serialize,
-    stamp_of,
 )
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.evaluate import TABLE_KEYS, ir_as_uint8
-from mtvif_ros.imaging import warp_ir
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.metrics import ConfusionMatrix, fusion_metrics
 from mtvif_ros.metrics.segmentation import iou_table_header, iou_table_row
+from mtvif_ros.pipeline import FramePipeline
 from mtvif_ros.settings import Settings
-from mtvif_ros.sync import IR, VISIBLE, ApproxTimePairer
+from mtvif_ros.stamps import header_ns
+from mtvif_ros.sync import ROLES, ApproxTimePairer, stream_of
+from mtvif_ros.tables import finite_mean_std, mean_std_cell, write_csv
 
 # what a truncated or corrupt bag raises while being read (programming errors still raise)
 READ_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, struct.error, ReaderError)
 OFFSET_BINS_MS = (-50, -20, -10, -5, -2, 0, 2, 5, 10, 20, 50)
+OUTPUT_TOPICS = {"fused": "/fused/image", "labels": "/segmentation/labels"}
 
 
 @dataclass
 class BagEvalResult:
+    """What an evaluation found: one metrics row per fused pair, message and drop counts,
+    the pairs' stamp offsets, the confusion matrix where the bag has labels, problems."""
+
     rows: list[dict[str, Any]] = field(default_factory=list)
     messages: Counter = field(default_factory=Counter)
     bad: Counter = field(default_factory=Counter)
     out_of_order: Counter = field(default_factory=Counter)
+    noticed: Counter = field(default_factory=Counter)  # pipeline warnings (nonfinite_ir, ...)
     offsets_ms: list[float] = field(default_factory=list)
     unmatched: list[int] = field(default_factory=lambda: [0, 0])
+    duplicate_stamps: int = 0
+    clock_jumps: int = 0
     pairs: int = 0
     confusion: ConfusionMatrix | None = None
     problems: list[str] = field(default_factory=list)
+
+
+class BagEvaluator:
+    """Consumes a bag's messages one at a time: camera images are paired and fused through
+    the node's pipeline, outputs written with the visible stamps, label images matched to
+    the predictions of the same stamp (in whichever order the two arrive)."""
+
+    def __init__(
+        self,
+        pipeline: FramePipeline,
+        writer: Writer,
+        topics: dict[str, str],
+        labelled: bool,
+        progress: Any = None,
+    ) -> None:
+        settings = pipeline.settings
+        self.pipeline, self.writer, self.topics = pipeline, writer, topics
+        self.role_of = {topics[r]: r for r in ROLES}
+        self.pairer = ApproxTimePairer(
+            int(settings["sync.slop"] * 1e9), settings["sync.queue_size"]
+        )
+        self.res = BagEvalResult()
+        if labelled:
+            self.res.confusion = ConfusionMatrix(pipeline.engine.checkpoint.config.num_classes)
+        self._labels: dict[int, np.ndarray] = {}  # ground truth waiting for its pair
+        self._predictions: dict[int, np.ndarray] = {}  # predictions waiting for ground truth
+        self._newest: dict[str, int] = {}
+        self._progress = progress
+        self._conns = {
+            t: writer.add_connection(t, IMAGE, typestore=TYPESTORE) for t in topics.values()
+        }
+        self._conns.update(
+            {
+                k: writer.add_connection(t, IMAGE, typestore=TYPESTORE)
+                for k, t in OUTPUT_TOPICS.items()
+            }
+        )
+
+    def on_message(self, topic: str, t_ns: int, raw: bytes, msgtype: str) -> None:
+        """One bag message, in recording order."""
+        if self._progress is not None:
+            self._progress.update(1)
+        self.res.messages[topic] += 1
+        msg = deserialize(raw, msgtype)
+        if topic == self.topics.get("labels"):
+            self.on_labels(header_ns(msg), image_array(msg, "visible"))
+            return
+        self.writer.write(self._conns[topic], t_ns, raw)
+        self.on_image(self.role_of[topic], topic, msg, t_ns)
+
+    def on_labels(self, stamp: int, gt: np.ndarray) -> None:
+        """A ground-truth label image: scored now if its pair was fused, else kept."""
+        pred = self._predictions.pop(stamp, None)
+        if pred is not None and self.res.confusion is not None:
+            self.res.confusion.update(pred, gt)
+        else:
+            _bounded_put(self._labels, stamp, gt)
+
+    def on_image(self, role: str, topic: str, msg: Any, t_ns: int) -> None:
+        """A camera image: counted, checked, offered to the pairer; fused when it pairs."""
+        stamp = header_ns(msg)
+        prev = self._newest.get(topic)
+        if prev is not None and stamp < prev:
+            self.res.out_of_order[topic] += 1
+        self._newest[topic] = stamp if prev is None else max(prev, stamp)
+        try:
+            arr = image_array(msg, role)
+        except EncodingError as exc:
+            self.res.bad[topic] += 1
+            if self.res.bad[topic] == 1:
+                self.res.problems.append(f"{topic}: {exc} (such messages are skipped)")
+            return
+        pair = self.pairer.add(stream_of(role), stamp, (arr, msg, t_ns))
+        if pair is not None:
+            (ir, _, _), (vis, vis_msg, vis_t), ir_ns, vis_ns = pair
+            self.on_pair(ir, vis, vis_msg.header.frame_id, vis_t, ir_ns, vis_ns)
+
+    def on_pair(
+        self, ir: np.ndarray, vis: np.ndarray, frame_id: str, t_ns: int, ir_ns: int, vis_ns: int
+    ) -> None:
+        """Fuse one pair, write both outputs with the visible stamp, record its metrics."""
+        frame = self.pipeline.run(ir, vis)
+        self.res.noticed.update(frame.warnings().keys())
+        result = frame.result
+        for kind, arr, enc in (
+            ("fused", result.fused, "bgr8"),
+            ("labels", result.labels, "mono8"),
+        ):
+            self.writer.write(
+                self._conns[kind], t_ns, serialize(make_image(arr, enc, vis_ns, frame_id))
+            )
+        row = {
+            "stamp_ns": vis_ns,
+            "offset_ms": (ir_ns - vis_ns) / 1e6,
+            "ms": 1e3 * sum(result.timings.values()),
+        }
+        row.update(fusion_metrics(result.fused, ir_as_uint8(frame.ir, vis.shape[:2]), vis))
+        self.res.rows.append(row)
+        self.res.offsets_ms.append(row["offset_ms"])
+        if self.res.confusion is not None:
+            gt = self._labels.pop(vis_ns, None)
+            if gt is not None:
+                self.res.confusion.update(result.labels, gt)
+            else:  # its label may come later in the bag
+                _bounded_put(self._predictions, vis_ns, result.labels)
+
+    def finish(self) -> BagEvalResult:
+        """The result; messages still waiting when the bag ends never found a partner."""
+        stats, res = self.pairer.stats, self.res
+        res.unmatched = [
+            u + p for u, p in zip(stats.unmatched, self.pairer.pending(), strict=True)
+        ]
+        res.pairs = stats.paired
+        res.duplicate_stamps, res.clock_jumps = sum(stats.duplicates), stats.clock_jumps
+        return res
 
 
 def evaluate_bag(
@@ -68,106 +191,57 @@ def evaluate_bag(
     engine: FusionEngine | None = None,
     progress: bool = True,
 ) -> BagEvalResult:
+    """Evaluate ``bag`` into ``out``: ``bag`` (inputs + outputs), report.md, metrics.csv."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res = BagEvalResult()
     reader = open_reader(bag)
-    topics = {c.topic: c for c in reader.connections}
-    present = ", ".join(sorted(topics)) or "none"
-    for flag, topic in (("--ir-topic", ir_topic), ("--visible-topic", visible_topic)):
-        if topic not in topics:
-            res.problems.append(
-                f"topic {topic} is not in the bag (it has: {present}); pass {flag}"
-            )
-    if res.problems:
+    present = {c.topic: c for c in reader.connections}
+    missing = _missing_topics(present, ir_topic, visible_topic)
+    if missing:
         reader.close()
-        write_report(res, out, bag)
-        return res
-    engine = engine or FusionEngine(**settings.engine_kwargs())
-    pairer = ApproxTimePairer(int(settings["sync.slop"] * 1e9), settings["sync.queue_size"])
-    wanted = [topics[t] for t in (ir_topic, visible_topic, labels_topic) if t in topics]
-    labels_by_stamp: dict[int, np.ndarray] = {}  # ground truth waiting for its pair
-    predictions: dict[int, np.ndarray] = {}  # predictions waiting for their ground truth
-    if labels_topic in topics:
-        res.confusion = ConfusionMatrix(engine.checkpoint.config.num_classes)
-    last_stamp = {ir_topic: None, visible_topic: None}
-    total = sum(c.msgcount for c in wanted)
+        res = BagEvalResult(problems=missing)
+    else:
+        topics = {"ir": ir_topic, "visible": visible_topic, "labels": labels_topic}
+        wanted = [present[t] for t in topics.values() if t in present]
+        pipeline = FramePipeline(engine or FusionEngine(**settings.engine_kwargs()), settings)
+        res = _stream(reader, wanted, pipeline, topics, out / "bag", storage, progress)
+    (out / "report.md").write_text(render_report(res, bag))
+    write_csv(out / "metrics.csv", res.rows)
+    return res
+
+
+def _missing_topics(present: dict[str, Any], ir_topic: str, visible_topic: str) -> list[str]:
+    names = ", ".join(sorted(present)) or "none"
+    return [
+        f"topic {topic} is not in the bag (it has: {names}); pass {flag}"
+        for flag, topic in (("--ir-topic", ir_topic), ("--visible-topic", visible_topic))
+        if topic not in present
+    ]
+
+
+def _stream(reader, wanted, pipeline, topics, out_bag, storage, progress) -> BagEvalResult:
+    """Feed every wanted message to a BagEvaluator writing ``out_bag``; a read error ends
+    the stream with what was processed so far."""
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="bag", unit="msg")
-    writer = open_writer(out / "bag", storage)
-    with writer:
-        conns = {
-            t: writer.add_connection(t, IMAGE, typestore=TYPESTORE)
-            for t in (ir_topic, visible_topic)
-        }
-        c_fused = writer.add_connection("/fused/image", IMAGE, typestore=TYPESTORE)
-        c_labels = writer.add_connection("/segmentation/labels", IMAGE, typestore=TYPESTORE)
+        bar = tqdm(total=sum(c.msgcount for c in wanted), desc="bag", unit="msg")
+    labelled = topics["labels"] in {c.topic for c in wanted}
+    with open_writer(out_bag, storage) as writer:
+        evaluator = BagEvaluator(pipeline, writer, topics, labelled, bar)
         try:
             for conn, t_ns, raw in reader.messages(connections=wanted):
-                if bar is not None:
-                    bar.update(1)
-                res.messages[conn.topic] += 1
-                msg = deserialize(raw, conn.msgtype)
-                if conn.topic == labels_topic:
-                    gt, stamp = image_array(msg, "visible"), stamp_of(msg)
-                    pred = predictions.pop(stamp, None)
-                    if pred is not None and res.confusion is not None:
-                        res.confusion.update(pred, gt)  # the pair was fused before its label came
-                    else:
-                        _bounded_put(labels_by_stamp, stamp, gt)
-                    continue
-                writer.write(conns[conn.topic], t_ns, raw)
-                role = "ir" if conn.topic == ir_topic else "visible"
-                stamp = stamp_of(msg)
-                prev = last_stamp[conn.topic]
-                if prev is not None and stamp < prev:
-                    res.out_of_order[conn.topic] += 1
-                last_stamp[conn.topic] = stamp if prev is None else max(prev, stamp)
-                try:
-                    arr = image_array(msg, role)
-                except EncodingError as exc:
-                    res.bad[conn.topic] += 1
-                    if res.bad[conn.topic] == 1:
-                        res.problems.append(f"{conn.topic}: {exc} (such messages are skipped)")
-                    continue
-                pair = pairer.add(IR if role == "ir" else VISIBLE, stamp, (arr, msg, t_ns))
-                if pair is None:
-                    continue
-                (ir, _, _), (vis, vis_msg, vis_t), ir_ns, vis_ns = pair
-                pred = _process(
-                    res,
-                    engine,
-                    settings,
-                    ir,
-                    vis,
-                    vis_msg,
-                    vis_t,
-                    ir_ns,
-                    vis_ns,
-                    writer,
-                    c_fused,
-                    c_labels,
-                )
-                if res.confusion is not None:
-                    gt = labels_by_stamp.pop(vis_ns, None)
-                    if gt is not None:
-                        res.confusion.update(pred, gt)
-                    else:  # its label may come later in the bag
-                        _bounded_put(predictions, vis_ns, pred)
+                evaluator.on_message(conn.topic, t_ns, raw, conn.msgtype)
         except READ_ERRORS as exc:  # truncated/corrupt storage: keep what was processed
-            res.problems.append(f"reading stopped early: {type(exc).__name__}: {str(exc)[:200]}")
+            evaluator.res.problems.append(
+                f"reading stopped early: {type(exc).__name__}: {str(exc)[:200]}"
+            )
         finally:
             reader.close()
             if bar is not None:
                 bar.close()
-    # messages still waiting when the bag ends never found a partner either
-    res.unmatched = [u + p for u, p in zip(pairer.stats.unmatched, pairer.pending(), strict=True)]
-    res.pairs = pairer.stats.paired
-    write_report(res, out, bag)
-    return res
+    return evaluator.finish()
 
 
 def _bounded_put(store: dict[int, np.ndarray], key: int, value: np.ndarray, cap: int = 64) -> None:
@@ -177,51 +251,48 @@ def _bounded_put(store: dict[int, np.ndarray], key: int, value: np.ndarray, cap:
         del store[min(store)]
 
 
-def _process(
-    res, engine, settings, ir, vis, vis_msg, vis_t, ir_ns, vis_ns, writer, c_fused, c_labels
-) -> np.ndarray:
-    """Fuse one pair, write both outputs with the visible stamp, record metrics; → labels."""
-    if settings.homography is not None:
-        ir = warp_ir(ir, settings.homography, vis.shape[:2])
-    result = engine.run(ir, vis)
-    frame = vis_msg.header.frame_id
-    for conn, arr, enc in ((c_fused, result.fused, "bgr8"), (c_labels, result.labels, "mono8")):
-        writer.write(conn, vis_t, serialize(make_image(arr, enc, vis_ns, frame)))
-    row = {
-        "stamp_ns": vis_ns,
-        "offset_ms": (ir_ns - vis_ns) / 1e6,
-        "ms": 1e3 * sum(result.timings.values()),
-    }
-    row.update(fusion_metrics(result.fused, ir_as_uint8(ir, vis.shape[:2]), vis))
-    res.rows.append(row)
-    res.offsets_ms.append(row["offset_ms"])
-    return result.labels
-
-
 def offset_histogram(offsets_ms: list[float]) -> list[tuple[str, int]]:
+    """(bin label, pairs) of the pairs' IR − visible offsets, non-empty bins only."""
     edges = (-np.inf, *OFFSET_BINS_MS, np.inf)
     counts, _ = np.histogram(offsets_ms, bins=edges)
     labels = [f"[{a:g}, {b:g}) ms" for a, b in itertools.pairwise(edges)]
     return [(lab, int(c)) for lab, c in zip(labels, counts, strict=True) if c]
 
 
-def write_report(res: BagEvalResult, out: Path, bag: str | Path) -> str:
+def render_report(res: BagEvalResult, bag: str | Path) -> str:
+    """The Markdown report of an evaluation (writes nothing)."""
     lines = [f"# Bag evaluation: {bag}", ""]
     if res.problems:
         lines += ["## Problems (the report is partial where they apply)", ""]
         lines += [f"- {p}" for p in res.problems] + [""]
-    lines += ["## Synchronization", "", "| quantity | value |", "|---|---:|"]
-    for topic, n in sorted(res.messages.items()):
-        lines.append(f"| messages on {topic} | {n} |")
+    lines += _sync_section(res)
+    if res.rows:
+        lines += _metrics_section(res.rows)
+    if res.confusion is not None and res.confusion.matrix.sum():
+        lines += ["", "## Segmentation (labels topic)", "", iou_table_header()]
+        lines.append(iou_table_row("multitaskvif", res.confusion))
+    return "\n".join(lines) + "\n"
+
+
+def _sync_section(res: BagEvalResult) -> list[str]:
+    lines = ["## Synchronization", "", "| quantity | value |", "|---|---:|"]
+    lines += [f"| messages on {t} | {n} |" for t, n in sorted(res.messages.items())]
     lines += [
         f"| pairs formed | {res.pairs} |",
         f"| unmatched IR messages | {res.unmatched[0]} |",
         f"| unmatched visible messages | {res.unmatched[1]} |",
     ]
-    for topic, n in sorted(res.bad.items()):
-        lines.append(f"| unusable messages on {topic} | {n} |")
-    for topic, n in sorted(res.out_of_order.items()):
-        lines.append(f"| out-of-order stamps on {topic} | {n} |")
+    lines += [f"| unusable messages on {t} | {n} |" for t, n in sorted(res.bad.items())]
+    lines += [f"| out-of-order stamps on {t} | {n} |" for t, n in sorted(res.out_of_order.items())]
+    if res.duplicate_stamps:
+        lines.append(
+            f"| messages replaced by a later one with the same stamp | {res.duplicate_stamps} |"
+        )
+    if res.clock_jumps:
+        lines.append(f"| stamps jumping back (pairing restarted) | {res.clock_jumps} |")
+    lines += [
+        f"| pairs with {k.replace('_', ' ')} | {n} |" for k, n in sorted(res.noticed.items())
+    ]
     if res.offsets_ms:
         o = np.array(res.offsets_ms)
         lines.append(
@@ -230,33 +301,18 @@ def write_report(res: BagEvalResult, out: Path, bag: str | Path) -> str:
         )
         lines += ["", "| IR − visible offset of formed pairs | pairs |", "|---|---:|"]
         lines += [f"| {b} | {c} |" for b, c in offset_histogram(res.offsets_ms)]
-    if res.rows:
-        lines += [
-            "",
-            f"## Fusion metrics (mean ± std over {len(res.rows)} pairs)",
-            "",
-            "| " + " | ".join(TABLE_KEYS) + " | ms/pair |",
-            "|" + "---:|" * (len(TABLE_KEYS) + 1),
-        ]
-        cells = []
-        for key in (*TABLE_KEYS, "ms"):
-            v = np.array([r[key] for r in res.rows], float)
-            v = v[np.isfinite(v)]
-            cells.append(f"{v.mean():.3f} ± {v.std():.3f}" if v.size else "n/a")
-        cells[-1] = cells[-1].split(" ±")[0]
-        lines.append("| " + " | ".join(cells) + " |")
-        with open(out / "metrics.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(res.rows[0]))
-            w.writeheader()
-            w.writerows(res.rows)
-    if res.confusion is not None and res.confusion.matrix.sum():
-        lines += [
-            "",
-            "## Segmentation (labels topic)",
-            "",
-            iou_table_header(),
-            iou_table_row("multitaskvif", res.confusion),
-        ]
-    text = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(text)
-    return text
+    return lines
+
+
+def _metrics_section(rows: list[dict[str, Any]]) -> list[str]:
+    cells = [mean_std_cell(r[key] for r in rows) for key in TABLE_KEYS]
+    ms, _, n = finite_mean_std(r["ms"] for r in rows)
+    cells.append(f"{ms:.3f}" if n else "n/a")
+    return [
+        "",
+        f"## Fusion metrics (mean ± std over {len(rows)} pairs)",
+        "",
+        "| " + " | ".join(TABLE_KEYS) + " | ms/pair |",
+        "|" + "---:|" * (len(TABLE_KEYS) + 1),
+        "| " + " | ".join(cells) + " |",
+    ]

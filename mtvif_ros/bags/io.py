@@ -10,6 +10,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from mtvif_ros.imaging.encodings import check_layout, decode, encode, to_visible_bgr
+from mtvif_ros.stamps import split_ns
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)  # Image/Header are identical in later distros
 IMAGE = "sensor_msgs/msg/Image"
@@ -48,17 +49,11 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def stamp_of(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-
-
 def make_image(arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
     """numpy → a rosbags sensor_msgs/Image."""
     step, data = encode(arr, encoding)
-    header = Header(
-        stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
-        frame_id=frame_id,
-    )
+    sec, nanosec = split_ns(stamp_ns)
+    header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
     return Image(
         header=header,
         height=arr.shape[0],

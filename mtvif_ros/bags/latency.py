@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtvif_ros.bags.io import deserialize, open_reader, stamp_of
+from mtvif_ros.bags.io import deserialize, open_reader
+from mtvif_ros.stamps import header_ns
 
 
 def latency_report(
@@ -24,7 +25,7 @@ def latency_report(
     wanted = [topics[t] for t in stamps if t in topics]
     try:
         for conn, t_ns, raw in reader.messages(connections=wanted):
-            stamps[conn.topic].append((stamp_of(deserialize(raw, conn.msgtype)), t_ns))
+            stamps[conn.topic].append((header_ns(deserialize(raw, conn.msgtype)), t_ns))
     finally:
         reader.close()
     inputs = {s for s, _ in stamps[visible_topic]}

@@ -73,6 +73,18 @@ class _Canvas:
             cv2.ellipse(self.labels, centre, axes, 0, 0, 360, int(label), -1)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where the road is: image size, horizon row, vanishing point column and the road's
+    half width at the bottom row (all in pixels)."""
+
+    h: int
+    w: int
+    horizon: float
+    vp_x: float
+    road_half: float
+
+
 def make_scene(
     seed: int = 0,
     height: int = 480,
@@ -81,27 +93,37 @@ def make_scene(
     t: float = 0.0,
 ) -> SampleScene:
     """Draw one scene. Same arguments → identical arrays. ``t`` (s) moves the objects."""
-    rng = np.random.default_rng(seed)
-    h, w = height, width
-    k = int(night)
-    c = _Canvas(h, w)
-    horizon = h * rng.uniform(0.36, 0.46)
-    vp_x = w * rng.uniform(0.4, 0.6)
+    rng = np.random.default_rng(seed)  # drawn in a fixed order: layout, objects, noise
+    horizon = height * rng.uniform(0.36, 0.46)
+    vp_x = width * rng.uniform(0.4, 0.6)
+    lay = _Layout(height, width, horizon, vp_x, width * rng.uniform(0.45, 0.6))
+    c = _Canvas(height, width)
+    _draw_sky(c, lay, night)
+    _draw_road(c, lay, night)
+    for obj in _pick_objects(rng):  # far to near so nearer ones occlude
+        _draw_object(c, rng, lay, obj, t, night)
+    return _finish(c, rng, seed, night)
 
-    # sky: vertical gradient
+
+def _draw_sky(c: _Canvas, lay: _Layout, night: bool) -> None:
+    """Vertical gradient down to the horizon, in visible and IR."""
     sky_top = np.array((120, 60, 20) if night else (235, 200, 150), np.float32)
     sky_low = np.array((60, 35, 25) if night else (250, 230, 210), np.float32)
-    ramp = np.linspace(0, 1, int(horizon) + 1, dtype=np.float32)[:, None, None]
-    c.vis[: int(horizon) + 1] = (sky_top * (1 - ramp) + sky_low * ramp).astype(np.uint8)
-    c.ir[: int(horizon) + 1] = _IR["sky"][k] + 300 * ramp[:, :, 0]
-    # ground and road
+    ramp = np.linspace(0, 1, int(lay.horizon) + 1, dtype=np.float32)[:, None, None]
+    c.vis[: int(lay.horizon) + 1] = (sky_top * (1 - ramp) + sky_low * ramp).astype(np.uint8)
+    c.ir[: int(lay.horizon) + 1] = _IR["sky"][int(night)] + 300 * ramp[:, :, 0]
+
+
+def _draw_road(c: _Canvas, lay: _Layout, night: bool) -> None:
+    """Ground, the road to the vanishing point, kerbs (MSRS "curve") and a dashed lane."""
+    k = int(night)
+    h, w, horizon, vp_x, road_half = lay.h, lay.w, lay.horizon, lay.vp_x, lay.road_half
     c.rect(0, horizon, w, h, (35, 40, 30) if night else (60, 130, 90), _IR["ground"][k], None)
-    road_half = w * rng.uniform(0.45, 0.6)
     road = np.array(
         [[vp_x - 2, horizon], [vp_x + 2, horizon], [vp_x + road_half, h], [vp_x - road_half, h]]
     )
     c.poly(road, (28, 28, 30) if night else (105, 105, 110), _IR["road"][k], None)
-    # kerbs (MSRS "curve"): strips along both road edges
+    # kerbs: strips along both road edges
     for side in (-1, 1):
         outer = np.array([[vp_x + side * 2, horizon], [vp_x + side * (road_half + w * 0.04), h]])
         inner = np.array([[vp_x + side * 1, horizon], [vp_x + side * road_half, h]])
@@ -119,8 +141,13 @@ def make_scene(
             None,
         )
 
-    # objects, far to near so nearer ones occlude
-    objects = []
+
+_Object = tuple[str, float, float, float]  # kind, depth (0 horizon..1 bottom), lateral, speed
+
+
+def _pick_objects(rng: np.random.Generator) -> list[_Object]:
+    """1-3 cars, 1-3 people beside the road and maybe a cone, sorted far to near."""
+    objects: list[_Object] = []
     for _ in range(rng.integers(1, 4)):
         objects.append(
             ("car", rng.uniform(0.15, 0.95), rng.uniform(-0.7, 0.7), rng.uniform(-0.2, 0.2))
@@ -137,23 +164,35 @@ def make_scene(
     if rng.random() < 0.5:
         objects.append(("cone", rng.uniform(0.3, 0.9), rng.uniform(-0.8, 0.8), 0.0))
     objects.sort(key=lambda o: o[1])
-    for kind, depth, lateral, speed in objects:
-        y = horizon + (h - horizon) * depth
-        s = (y - horizon) / (h - horizon)  # perspective scale, 0 at horizon
-        x = vp_x + lateral * road_half * s + speed * t * w * s
-        if kind == "car":
-            _draw_car(c, rng, x, y, s * w * 0.32, night)
-        elif kind == "person":
-            _draw_person(c, rng, x, y, s * h * 0.42, night)
-        else:
-            cw = s * w * 0.03
-            c.poly(
-                np.array([[x - cw, y], [x + cw, y], [x, y - 2.5 * cw]]),
-                (0, 90, 220) if not night else (0, 30, 70),
-                _IR["cone"][k],
-                COLOR_CONE,
-            )
+    return objects
 
+
+def _draw_object(
+    c: _Canvas, rng: np.random.Generator, lay: _Layout, obj: _Object, t: float, night: bool
+) -> None:
+    """One object in perspective (scale 0 at the horizon), moved by ``speed * t``."""
+    kind, depth, lateral, speed = obj
+    h, w, horizon = lay.h, lay.w, lay.horizon
+    y = horizon + (h - horizon) * depth
+    s = (y - horizon) / (h - horizon)  # perspective scale, 0 at horizon
+    x = lay.vp_x + lateral * lay.road_half * s + speed * t * w * s
+    if kind == "car":
+        _draw_car(c, rng, x, y, s * w * 0.32, night)
+    elif kind == "person":
+        _draw_person(c, rng, x, y, s * h * 0.42, night)
+    else:
+        cw = s * w * 0.03
+        c.poly(
+            np.array([[x - cw, y], [x + cw, y], [x, y - 2.5 * cw]]),
+            (0, 90, 220) if not night else (0, 30, 70),
+            _IR["cone"][int(night)],
+            COLOR_CONE,
+        )
+
+
+def _finish(c: _Canvas, rng: np.random.Generator, seed: int, night: bool) -> SampleScene:
+    """Sensor look: dark, noisy visible at night; slightly blurred, noisy 14-bit IR."""
+    h, w = c.labels.shape
     vis = c.vis.astype(np.float32)
     if night:
         vis *= 0.6

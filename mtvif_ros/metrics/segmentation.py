@@ -55,11 +55,12 @@ class ConfusionMatrix:
         }
 
 
-def iou_table_row(name: str, cm: ConfusionMatrix, short: Sequence[str] = MSRS_SHORT) -> str:
+def iou_table_row(name: str, cm: ConfusionMatrix) -> str:
     """One Markdown row ``| name | Unl | Car | ... | mIoU |`` with IoU in % (one decimal)."""
     cells = ["-" if np.isnan(v) else f"{100 * v:.1f}" for v in cm.iou()]
     return f"| {name} | " + " | ".join(cells) + f" | {100 * cm.scores()['mIoU']:.1f} |"
 
 
 def iou_table_header(short: Sequence[str] = MSRS_SHORT) -> str:
+    """Header and alignment rows of the table ``iou_table_row`` fills, one column per class."""
     return "| method | " + " | ".join(short) + " | mIoU |\n|---|" + "---:|" * (len(short) + 1)

@@ -31,9 +31,15 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {}
 
 
 def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
-    """Class decorator adding a backbone to the registry under ``name``."""
+    """Class decorator adding a backbone to the registry under ``name``.
+
+    A name already taken raises ValueError: checkpoints store only the name, so silently
+    replacing a backbone would load their weights into another class.
+    """
 
     def wrap(cls: type[Backbone]) -> type[Backbone]:
+        if name in BACKBONES:
+            raise ValueError(f"backbone '{name}' is already registered; choose another name")
         BACKBONES[name] = cls
         return cls
 

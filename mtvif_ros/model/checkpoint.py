@@ -2,9 +2,10 @@
 
 Files are read with ``torch.load(weights_only=True)``, so a checkpoint can only contain
 tensors and plain data and can never run code when loaded. Every way a file can be wrong
-(missing, truncated, not a checkpoint, wrong class count, unknown backbone, weights that do
-not fit the architecture) is reported as one ``CheckpointError`` naming the file and the
-problem, so a node fails at startup with a message a user can act on.
+(missing, truncated, not a checkpoint, wrong class count, unknown backbone, another input
+convention, weights that do not fit the architecture) is reported as one
+``CheckpointError`` naming the file and the problem, so a node fails at startup with a
+message a user can act on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 
 from mtvif_ros.model.backbones import BACKBONES
 from mtvif_ros.model.builder import build_model
-from mtvif_ros.model.config import ModelConfig
+from mtvif_ros.model.config import INPUT_CONVENTION, ModelConfig
 
 FORMAT = "mtvif_ros.checkpoint"
 FORMAT_VERSION = 1
@@ -78,7 +79,42 @@ def load_checkpoint(path: str | os.PathLike[str], num_classes: int | None = None
     def fail(problem: str) -> CheckpointError:
         return CheckpointError(f"checkpoint '{name}': {problem}")
 
-    p = Path(path)
+    payload = _read_payload(Path(path), fail)
+    cfg_dict = payload.get("config")
+    state = payload.get("state_dict")
+    if not isinstance(cfg_dict, dict) or not isinstance(state, dict):
+        raise fail("lacks its 'config' or 'state_dict' entry")
+    backbone = cfg_dict.get("backbone")
+    if backbone not in BACKBONES:
+        raise fail(f"unknown backbone '{backbone}'; known: {', '.join(sorted(BACKBONES))}")
+    try:
+        config = ModelConfig.from_dict(cfg_dict)
+    except (TypeError, ValueError) as exc:
+        raise fail(f"invalid config ({exc})") from None
+    if config.input_convention != INPUT_CONVENTION:
+        raise fail(
+            f"expects inputs {config.input_convention!r} but this mtvif_ros feeds "
+            f"{INPUT_CONVENTION!r}; retrain or convert the checkpoint for this convention, "
+            "or use an mtvif_ros version with its convention"
+        )
+    if num_classes is not None and config.num_classes != num_classes:
+        raise fail(
+            f"has {config.num_classes} classes but {num_classes} are expected; use a "
+            f"checkpoint trained for {num_classes} classes"
+        )
+    try:
+        model = build_model(config)
+    except ValueError as exc:
+        raise fail(f"config cannot be built ({exc})") from None
+    _check_state(model, state, fail)
+    model.load_state_dict(state)
+    model.eval()
+    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    return Checkpoint(model=model, config=config, meta=meta, path=name)
+
+
+def _read_payload(p: Path, fail: Any) -> dict[str, Any]:
+    """The file's top-level dict, refused unless it is a checkpoint of a known version."""
     if not p.is_file():
         raise fail("file not found; give the path of a .pt checkpoint (or none for the default)")
     try:
@@ -98,31 +134,7 @@ def load_checkpoint(path: str | os.PathLike[str], num_classes: int | None = None
             f"format version {payload.get('format_version')} is newer than supported "
             f"({FORMAT_VERSION}); upgrade mtvif_ros"
         )
-    cfg_dict = payload.get("config")
-    state = payload.get("state_dict")
-    if not isinstance(cfg_dict, dict) or not isinstance(state, dict):
-        raise fail("lacks its 'config' or 'state_dict' entry")
-    backbone = cfg_dict.get("backbone")
-    if backbone not in BACKBONES:
-        raise fail(f"unknown backbone '{backbone}'; known: {', '.join(sorted(BACKBONES))}")
-    try:
-        config = ModelConfig.from_dict(cfg_dict)
-    except (TypeError, ValueError) as exc:
-        raise fail(f"invalid config ({exc})") from None
-    if num_classes is not None and config.num_classes != num_classes:
-        raise fail(
-            f"has {config.num_classes} classes but {num_classes} are expected; use a "
-            f"checkpoint trained for {num_classes} classes"
-        )
-    try:
-        model = build_model(config)
-    except ValueError as exc:
-        raise fail(f"config cannot be built ({exc})") from None
-    _check_state(model, state, fail)
-    model.load_state_dict(state)
-    model.eval()
-    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
-    return Checkpoint(model=model, config=config, meta=meta, path=name)
+    return payload
 
 
 def _check_state(model: nn.Module, state: dict[str, Any], fail: Any) -> None:

@@ -9,8 +9,9 @@ from mtvif_ros.classes import MSRS_CLASSES, MSRS_PALETTE
 
 ARCHITECTURES = ("multitaskvif", "cascade", "fusion")
 
-# What the network's two inputs are. Checkpoints declare it so a future convention change
-# is detected at load time instead of silently producing wrong images.
+# What the network's two inputs are. Checkpoints declare it and load_checkpoint refuses one
+# that declares another, so a convention change fails at load time instead of silently
+# producing wrong images.
 INPUT_CONVENTION = "vis=Y of BT.601 YCrCb (OpenCV) in [0,1]; ir=normalized in [0,1]; N×1×H×W"
 
 CONFIG_VERSION = 1

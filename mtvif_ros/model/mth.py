@@ -24,6 +24,17 @@ from mtvif_ros.model.hiaf import HIAF
 
 
 class MultiTaskHead(nn.Module):
+    """MultiTaskVIF's multi-task head (MTH): fused Y and segmentation logits in one pass.
+
+    It replaces a fusion backbone's decoder, so one network does what segmentation-oriented
+    fusion otherwise does with a fusion net cascaded into a separate segmenter. The
+    segmentation branch (two convs → ``f_seg`` → 1×1 classifier) gives the logits; the
+    fusion branch (one conv → ``f_re`` → HIA-F → two convs) gives the fused Y in [0, 1].
+    HIA-F injects ``f_seg`` (through one conv) into ``f_re`` by cross-attention, so the
+    reconstruction sees semantic context and the fusion loss also trains the segmentation
+    branch's convolutions. ``forward`` returns ``(fused, logits)``.
+    """
+
     def __init__(
         self,
         in_channels: int,

@@ -17,6 +17,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
 from mtvif_ros.bags.io import open_reader
+from mtvif_ros.stamps import split_ns
 
 
 class BagPlayer(Node):
@@ -52,7 +53,7 @@ class BagPlayer(Node):
                     break
                 if self.clock_pub is not None:
                     clock = Clock()
-                    clock.clock.sec, clock.clock.nanosec = divmod(t_ns, 1_000_000_000)
+                    clock.clock.sec, clock.clock.nanosec = split_ns(t_ns)
                     self.clock_pub.publish(clock)
                 self.pubs[conn.topic].publish(deserialize_message(raw, Image))
                 self.published += 1

@@ -46,8 +46,10 @@ class ImageConverter:
         check_layout(role, msg.encoding, msg.height, msg.width, msg.step, len(msg.data))
 
     def to_array(self, msg: Image, role: str) -> np.ndarray:
-        """IR → H×W (uint8/uint16/float32); visible → BGR H×W×3 or grey H×W."""
-        self.check(msg, role)
+        """IR → H×W (uint8/uint16/float32); visible → BGR H×W×3 or grey H×W.
+
+        ``msg`` must have passed ``check`` (the node checks each message once, on arrival).
+        """
         if self.bridge is not None:
             arr = np.array(self.bridge.imgmsg_to_cv2(msg, "passthrough"))
         else:

@@ -16,7 +16,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from mtvif_ros.node.conversions import array_to_image
-from mtvif_ros.node.fusion_node import INPUT_TOPICS, make_qos
+from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos
 
 
 class PairPlayer(Node):

@@ -84,53 +84,65 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.cmd == "make":
-        from mtvif_ros.bags.make import make_bag
+    return {"make": _make, "eval": _eval, "latency": _latency, "play": _play}[args.cmd](args)
 
-        pairs = _source(args.src, args.sets, args.split)
-        counts = make_bag(
-            pairs,
-            args.bag,
-            args.format,
-            args.rate,
-            args.offset_ms,
-            args.jitter_ms,
-            args.ir_encoding,
-            args.ir_topic,
-            args.visible_topic,
-            seed=args.seed,
-        )
-        print(
-            f"wrote {args.bag} ({args.format}): {counts['pairs']} pairs, "
-            f"{counts['labels']} label images"
-        )
-        return 0
-    if args.cmd == "eval":
-        from mtvif_ros.bags.evaluate import evaluate_bag
-        from mtvif_ros.settings import Settings, load_params_file
 
-        params = load_params_file(args.params) if args.params else {}
-        if args.device:
-            params["model.device"] = args.device
-        settings = Settings.from_mapping(params)
-        res = evaluate_bag(
-            args.bag,
-            args.out,
-            settings,
-            args.ir_topic,
-            args.visible_topic,
-            args.labels_topic,
-            args.format,
-            progress=not args.no_progress,
-        )
-        print((Path(args.out) / "report.md").read_text())
-        return 0 if res.pairs else 1
-    if args.cmd == "latency":
-        from mtvif_ros.bags.latency import latency_report
+def _make(args: argparse.Namespace) -> int:
+    from mtvif_ros.bags.make import make_bag
 
-        text, _ = latency_report(args.bag, args.ir_topic, args.visible_topic, tuple(args.outputs))
-        print(text)
-        return 0
+    pairs = _source(args.src, args.sets, args.split)
+    counts = make_bag(
+        pairs,
+        args.bag,
+        args.format,
+        args.rate,
+        args.offset_ms,
+        args.jitter_ms,
+        args.ir_encoding,
+        args.ir_topic,
+        args.visible_topic,
+        seed=args.seed,
+    )
+    print(
+        f"wrote {args.bag} ({args.format}): {counts['pairs']} pairs, "
+        f"{counts['labels']} label images"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from mtvif_ros.bags.evaluate import evaluate_bag
+    from mtvif_ros.engine import set_cpu_threads
+    from mtvif_ros.settings import Settings, load_params_file
+
+    params = load_params_file(args.params) if args.params else {}
+    if args.device:
+        params["model.device"] = args.device
+    settings = Settings.from_mapping(params)
+    set_cpu_threads(int(settings["model.num_threads"]))
+    res = evaluate_bag(
+        args.bag,
+        args.out,
+        settings,
+        args.ir_topic,
+        args.visible_topic,
+        args.labels_topic,
+        args.format,
+        progress=not args.no_progress,
+    )
+    print((Path(args.out) / "report.md").read_text())
+    return 0 if res.pairs else 1
+
+
+def _latency(args: argparse.Namespace) -> int:
+    from mtvif_ros.bags.latency import latency_report
+
+    text, _ = latency_report(args.bag, args.ir_topic, args.visible_topic, tuple(args.outputs))
+    print(text)
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
     import rclpy
 
     from mtvif_ros.node.bag_player import BagPlayer

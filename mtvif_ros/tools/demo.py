@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -76,14 +75,44 @@ def run_node(args: argparse.Namespace) -> int:
     # Fast DDS: images larger than the default shared-memory segment need LARGE_DATA
     os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import MultiThreadedExecutor
-    from sensor_msgs.msg import Image
 
-    from mtvif_ros.imaging.encodings import decode
-    from mtvif_ros.node.fusion_node import OUTPUT_TOPICS, make_qos
-    from mtvif_ros.node.player import PairPlayer
+    from mtvif_ros.node.recorder import OutputRecorder, spin_in_background
 
+    node_proc = _start_fusion_node(args)
+    rclpy.init()
+    recorder = OutputRecorder("mtvif_demo_recorder")
+    executor, spin = spin_in_background(recorder, threads=3)
+    try:
+        played = _play(args, recorder, executor, node_proc)
+    finally:
+        executor.shutdown()
+        spin.join(timeout=10)
+        _stop(node_proc)
+    if played is None:
+        print("error: the fusion node did not start (see its messages above)", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    frames, published_s = played
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fused = recorder.received("fused")
+    _save_frames(recorder, out, args.save)
+    summary = _summary(args, recorder, frames, published_s)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    lines = ["| quantity | value |", "|---|---|"] + [
+        f"| {k} | {v:.1f} |" if isinstance(v, float) else f"| {k} | {v} |"
+        for k, v in summary.items()
+    ]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    saved = min(args.save, len(fused))
+    print(f"wrote {saved} frames (fused, labels, overlay, color) and summary.md to {out}/")
+    recorder.destroy_node()
+    rclpy.try_shutdown()
+    return 0 if fused else 1
+
+
+def _start_fusion_node(args: argparse.Namespace) -> subprocess.Popen:
     size = f"[{args.size[0]}, {args.size[1]}]" if args.size else "[0, 0]"
     params = [
         f"model.device:={args.device}",
@@ -91,62 +120,41 @@ def run_node(args: argparse.Namespace) -> int:
         f"model.inference_size:={size}",
         "diagnostics.period:=0.5",
     ] + ([f"model.checkpoint:={args.checkpoint}"] if args.checkpoint else [])
-    node_proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "mtvif_ros.node", "--ros-args"]
         + [a for p in params for a in ("-p", p)]
     )
-    rclpy.init()
-    recorder = rclpy.create_node("mtvif_demo_recorder")
-    received: dict[str, list] = {k: [] for k in OUTPUT_TOPICS}
-    diagnostics: list[dict[str, str]] = []
-    lock = threading.Lock()
 
-    def keep(kind: str):
-        def cb(msg: Image) -> None:
-            with lock:
-                received[kind].append((msg, time.time_ns()))
 
-        return cb
+def _stop(node_proc: subprocess.Popen) -> None:
+    if node_proc.poll() is None:
+        node_proc.send_signal(signal.SIGINT)
+        try:
+            node_proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            node_proc.kill()
 
-    subs = {
-        kind: recorder.create_subscription(Image, topic, keep(kind), make_qos("reliable", 50))
-        for kind, topic in OUTPUT_TOPICS.items()
-    }
-    recorder.create_subscription(
-        DiagnosticArray,
-        "/diagnostics",
-        lambda m: diagnostics.append({kv.key: kv.value for kv in m.status[0].values}),
-        10,
-    )
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(recorder)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
 
-    def wait(pred, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not pred():
-            if node_proc.poll() is not None:
-                return False
-            time.sleep(0.05)
-        return pred()
+def _play(args, recorder, executor, node_proc) -> tuple[int, float] | None:
+    """Publish the sample sequence once the node is connected and wait until every pair
+    is accounted for; (pairs published, seconds of publishing), or None if the node did
+    not come up."""
+    from mtvif_ros.node.player import PairPlayer
+    from mtvif_ros.node.recorder import wait_until
 
-    ok = wait(lambda: all(s.get_publisher_count() for s in subs.values()), 120)
+    def wait(pred, timeout: float) -> bool:  # gives up early if the node process ended
+        return wait_until(lambda: node_proc.poll() is not None or pred(), timeout) and pred()
+
+    if not wait(recorder.connected, 120):
+        return None
     frames = [
         (s.ir, s.vis)
         for s in sample_sequence(args.frames, args.rate, 0, args.night, *args.scene_size)
     ]
     player = PairPlayer(frames, args.rate, args.offset_ms / 1e3, args.jitter_ms / 1e3, seed=1)
-    ok = ok and wait(
-        lambda: player.pub_ir.get_subscription_count() and player.pub_vis.get_subscription_count(),
-        60,
-    )
-    if not ok:
-        print("error: the fusion node did not start (see its messages above)", file=sys.stderr)
-        executor.shutdown()
-        node_proc.kill()
-        rclpy.try_shutdown()
-        return 2
+    ready = (player.pub_ir, player.pub_vis)
+    if not wait(lambda: all(p.get_subscription_count() for p in ready), 60):
+        return None
     print(
         f"publishing {len(frames)} pairs of {args.scene_size[1]}x{args.scene_size[0]} at "
         f"{args.rate:g} Hz (IR offset {args.offset_ms:g} ms, jitter {args.jitter_ms:g} ms)"
@@ -157,72 +165,68 @@ def run_node(args: argparse.Namespace) -> int:
     published_s = time.monotonic() - started
 
     def drained() -> bool:
-        d = diagnostics[-1] if diagnostics else {}
-        done = sum(int(d.get(k, 0)) for k in ("processed", "superseded", "paused"))
-        return bool(d) and int(d.get("pairs", -1)) > 0 and done >= int(d["pairs"])
+        st = recorder.stats()
+        done = st is not None and st.pairs > 0
+        done = done and st.processed + st.superseded + st.paused >= st.pairs
+        return done and recorder.count("fused") >= st.processed
 
-    wait(lambda: drained() and len(received["fused"]) >= int(diagnostics[-1]["processed"]), 60)
+    wait(drained, 60)
     time.sleep(1.0)  # one more diagnostics period
-    executor.shutdown()
-    spin.join(timeout=10)
-    node_proc.send_signal(signal.SIGINT)
-    node_proc.wait(timeout=30)
+    executor.remove_node(player)
+    player.destroy_node()
+    return len(frames), published_s
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with lock:
-        fused = list(received["fused"])
-        by_stamp = {
-            k: {(m.header.stamp.sec, m.header.stamp.nanosec): m for m, _ in received[k]}
-            for k in ("labels", "overlay", "color")
-        }
-    latencies = [
-        (t_rx - (m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)) / 1e6 for m, t_rx in fused
-    ]
-    for i, (msg, _) in enumerate(fused[: args.save]):
-        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        images = {"fused": msg, **{k: v[key] for k, v in by_stamp.items() if key in v}}
+
+def _save_frames(recorder, out: Path, count: int) -> None:
+    """The first ``count`` outputs with all their images of the same stamp, as PNG."""
+    from mtvif_ros.imaging.encodings import decode
+    from mtvif_ros.stamps import header_ns
+
+    by_stamp = {
+        kind: {header_ns(m): m for m, _ in recorder.received(kind)}
+        for kind in ("labels", "overlay", "color")
+    }
+    for i, (msg, _) in enumerate(recorder.received("fused")[:count]):
+        stamp = header_ns(msg)
+        images = {"fused": msg, **{k: v[stamp] for k, v in by_stamp.items() if stamp in v}}
         for kind, m in images.items():
             arr = decode(m.encoding, m.height, m.width, m.step, m.is_bigendian, m.data)
             if m.encoding == "rgb8":
                 arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
             cv2.imwrite(str(out / f"frame{i:02d}_{kind}.png"), arr)
-    d = diagnostics[-1] if diagnostics else {}
-    summary = {
-        "device": d.get("device", "?"),
-        "precision": d.get("precision", "?"),
+
+
+def _summary(args, recorder, frames: int, published_s: float) -> dict[str, object]:
+    """The run in numbers: the node's own counters (from /diagnostics) and what arrived."""
+    from mtvif_ros.stamps import header_ns
+    from mtvif_ros.stats import StatsSnapshot
+
+    fused = recorder.received("fused")
+    latencies = [(t_rx - header_ns(m)) / 1e6 for m, t_rx in fused]
+    status = recorder.status()
+    st = recorder.stats() or StatsSnapshot()
+    return {
+        "device": status.get("device", "?"),
+        "precision": status.get("precision", "?"),
         "input_size": f"{args.scene_size[1]}x{args.scene_size[0]}",
         "inference_size": "native" if not args.size else f"{args.size[1]}x{args.size[0]}",
         "rate_hz": args.rate,
         "offset_ms": args.offset_ms,
         "jitter_ms": args.jitter_ms,
-        "pairs_published": len(frames),
-        "ir_received": int(d.get("ir received", 0)),
-        "visible_received": int(d.get("visible received", 0)),
-        "pairs_formed": int(d.get("pairs", 0)),
+        "pairs_published": frames,
+        "ir_received": st.ir_received,
+        "visible_received": st.visible_received,
+        "pairs_formed": st.pairs,
         "outputs_received": len(fused),
-        "dropped_superseded": int(d.get("superseded", 0)),
-        "dropped_unmatched_ir": int(d.get("unmatched ir", 0)),
-        "dropped_unmatched_visible": int(d.get("unmatched visible", 0)),
-        "dropped_bad_input": int(d.get("bad ir", 0)) + int(d.get("bad visible", 0)),
+        "dropped_superseded": st.superseded,
+        "dropped_unmatched_ir": st.unmatched_ir,
+        "dropped_unmatched_visible": st.unmatched_visible,
+        "dropped_bad_input": st.bad_ir + st.bad_visible,
         "e2e_latency_ms_median": _percentile(latencies, 50),
         "e2e_latency_ms_p95": _percentile(latencies, 95),
-        "inference_ms_median": float(d.get("inference latency median (ms)", "nan")),
+        "inference_ms_median": st.infer_median_ms,
         "output_fps": len(fused) / published_s if published_s > 0 else float("nan"),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    lines = ["| quantity | value |", "|---|---|"] + [
-        f"| {k} | {v:.1f} |" if isinstance(v, float) else f"| {k} | {v} |"
-        for k, v in summary.items()
-    ]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    saved = min(args.save, len(fused))
-    print(f"wrote {saved} frames (fused, labels, overlay, color) and summary.md to {out}/")
-    player.destroy_node()
-    recorder.destroy_node()
-    rclpy.try_shutdown()
-    return 0 if fused else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,20 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="checkpoint .pt (default: packaged)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16")
-    parser.add_argument(
-        "--scene-size",
-        type=parse_size,
-        default=(480, 640),
-        metavar="HxW",
-        help="size of the published images (default 480x640)",
-    )
-    parser.add_argument(
-        "--size",
-        type=parse_size,
-        default=(240, 320),
-        metavar="HxW",
-        help="network inference size (default 240x320; 0x0 = native)",
-    )
+    for flag, default, what in (
+        ("--scene-size", (480, 640), "size of the published images (default 480x640)"),
+        ("--size", (240, 320), "network inference size (default 240x320; 0x0 = native)"),
+    ):
+        parser.add_argument(flag, type=parse_size, default=default, metavar="HxW", help=what)
     parser.add_argument("--frames", type=int, default=50, help="pairs to publish (default 50)")
     parser.add_argument("--rate", type=float, default=10.0, help="publish rate in Hz")
     parser.add_argument("--offset-ms", type=float, default=8.0, help="IR stamp offset (ms)")

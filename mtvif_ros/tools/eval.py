@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from mtvif_ros.data import SyntheticScenes, folder_pairs, manifest_pairs, msrs_pairs
 from mtvif_ros.engine import FusionEngine
@@ -29,29 +30,47 @@ DEFAULT_METHODS = ("multitaskvif", "cascade", *CLASSICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run mtvif-eval; exit code 0, or 2 for a missing dataset, checkpoint or bad input."""
     keep_freed_memory()
+    ap = _parser()
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
+
+    unknown = sorted(set(args.methods) - set(DEFAULT_METHODS))
+    if unknown:
+        ap.error(
+            f"unknown method(s) {', '.join(unknown)}; choose from {' '.join(DEFAULT_METHODS)}"
+        )
+    try:
+        data, title, agreement = _dataset(args)
+    except FileNotFoundError as exc:
+        return _error(str(exc))
+    if args.limit:
+        data = _Limited(data, args.limit)
+    if len(data) == 0:
+        return _error(f"no pairs found in {title}")
+    try:
+        methods = _methods(args)
+    except (CheckpointError, ValueError) as exc:
+        return _error(str(exc))
+    _run(args, data, methods, f"Evaluation on {title}", agreement)
+    return 0
+
+
+def _error(message: str) -> int:
+    """Print ``message`` as one error line on stderr; the exit code of a refused run."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The mtvif-eval command line: one data source, the methods and the outputs."""
     ap = argparse.ArgumentParser(
         prog="mtvif-eval",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifest", help="manifest CSV (set,name,ir_path,vi_path,...,split)")
-    src.add_argument("--msrs", help="MSRS release root ({train,test}/{ir,vi,Segmentation_labels})")
-    src.add_argument("--folder", help="folder with ir/, vi/ and optional labels/")
-    src.add_argument("--sample", type=int, help="N built-in labelled sample scenes")
-    ap.add_argument("--sets", nargs="*", default=None, help="manifest sets (default: all)")
-    ap.add_argument("--split", default=None, help="manifest split / MSRS split (test)")
-    ap.add_argument(
-        "--labels-dir",
-        default=None,
-        help="manifest only: label folder inside each set (e.g. teacher_labels)",
-    )
-    ap.add_argument(
-        "--ground-truth",
-        action="store_true",
-        help="manifest labels are ground truth (default: scored as agreement)",
-    )
+    _add_data_arguments(ap)
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument(
         "--methods",
@@ -79,65 +98,67 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", type=int, default=6, help="pairs shown in grid.png")
     ap.add_argument("--no-images", action="store_true", help="do not write fused/label images")
     ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
+    return ap
 
-    unknown = sorted(set(args.methods) - set(DEFAULT_METHODS))
-    if unknown:
-        ap.error(
-            f"unknown method(s) {', '.join(unknown)}; choose from {' '.join(DEFAULT_METHODS)}"
-        )
-    agreement = False
-    try:
-        if args.manifest:
-            data = manifest_pairs(args.manifest, args.sets, args.split, args.labels_dir)
-            agreement = bool(args.labels_dir) and not args.ground_truth
-            title = f"{args.manifest} {' '.join(args.sets or ['all sets'])}"
-        elif args.msrs:
-            data = msrs_pairs(args.msrs, args.split or "test")
-            title = f"MSRS {args.split or 'test'}"
-        elif args.folder:
-            data = folder_pairs(args.folder)
-            title = args.folder
-        else:
-            data = SyntheticScenes(args.sample, 240, 320, seed=50_000)  # disjoint from training
-            title = f"{args.sample} built-in sample scenes"
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.limit:
-        data = _Limited(data, args.limit)
-    if len(data) == 0:
-        print(f"error: no pairs found in {title}", file=sys.stderr)
-        return 2
 
+def _add_data_arguments(ap: argparse.ArgumentParser) -> None:
+    """The data source (exactly one of four) and its manifest/MSRS selection options."""
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", help="manifest CSV (set,name,ir_path,vi_path,...,split)")
+    src.add_argument("--msrs", help="MSRS release root ({train,test}/{ir,vi,Segmentation_labels})")
+    src.add_argument("--folder", help="folder with ir/, vi/ and optional labels/")
+    src.add_argument("--sample", type=int, help="N built-in labelled sample scenes")
+    ap.add_argument("--sets", nargs="*", default=None, help="manifest sets (default: all)")
+    ap.add_argument("--split", default=None, help="manifest split / MSRS split (test)")
+    ap.add_argument(
+        "--labels-dir",
+        default=None,
+        help="manifest only: label folder inside each set (e.g. teacher_labels)",
+    )
+    ap.add_argument(
+        "--ground-truth",
+        action="store_true",
+        help="manifest labels are ground truth (default: scored as agreement)",
+    )
+
+
+def _dataset(args: argparse.Namespace) -> tuple[Any, str, bool]:
+    """(pairs, title, agreement) of the chosen source; ``agreement`` is True when the labels
+    are another segmenter's predictions. FileNotFoundError names a missing source."""
+    if args.manifest:
+        data = manifest_pairs(args.manifest, args.sets, args.split, args.labels_dir)
+        agreement = bool(args.labels_dir) and not args.ground_truth
+        return data, f"{args.manifest} {' '.join(args.sets or ['all sets'])}", agreement
+    if args.msrs:
+        return msrs_pairs(args.msrs, args.split or "test"), f"MSRS {args.split or 'test'}", False
+    if args.folder:
+        return folder_pairs(args.folder), args.folder, False
+    data = SyntheticScenes(args.sample, 240, 320, seed=50_000)  # disjoint from training
+    return data, f"{args.sample} built-in sample scenes", False
+
+
+def _methods(args: argparse.Namespace) -> list[Method]:
+    """The requested methods in order; networks load their checkpoints here, so a bad one
+    raises CheckpointError before any pair is evaluated. The cascade needs its checkpoint."""
     methods = []
-    try:
-        for name in args.methods:
-            if name == "multitaskvif":
-                methods.append(
-                    Method(name, FusionEngine(args.checkpoint, args.device, size=args.size))
-                )
-            elif name == "cascade":
-                if args.cascade_checkpoint:
-                    methods.append(
-                        Method(
-                            name,
-                            FusionEngine(args.cascade_checkpoint, args.device, size=args.size),
-                        )
-                    )
-                else:
-                    print("note: no --cascade-checkpoint given; the cascade row is skipped")
-            else:
-                methods.append(Method(name))
-    except (CheckpointError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    for name in args.methods:
+        if name not in ("multitaskvif", "cascade"):
+            methods.append(Method(name))
+        elif name == "cascade" and not args.cascade_checkpoint:
+            print("note: no --cascade-checkpoint given; the cascade row is skipped")
+        else:
+            checkpoint = args.checkpoint if name == "multitaskvif" else args.cascade_checkpoint
+            methods.append(Method(name, FusionEngine(checkpoint, args.device, size=args.size)))
+    return methods
+
+
+def _run(
+    args: argparse.Namespace, data: Any, methods: list[Method], title: str, agreement: bool
+) -> None:
+    """Evaluate, write the outputs and print the report and where it went."""
     result = evaluate(data, methods, args.out, args.grid, not args.no_images, not args.no_progress)
-    report = write_outputs(result, args.out, f"Evaluation on {title}", agreement, len(data))
-    print(report)
+    print(write_outputs(result, args.out, title, agreement, len(data)))
     print(f"wrote {args.out}/report.md, metrics.csv, grid.png, bars.png")
-    return 0
 
 
 class _Limited:

@@ -1,0 +1,255 @@
+"""Training settings: one dataclass read from YAML and ``--flags``, checked before any work.
+
+A setting is refused up front, with its name and what it accepts, so a typo costs nothing
+instead of silently training something else (an unknown optimizer used to become Adam)
+or failing an hour in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import yaml
+
+from mtvif_ros.model import ModelConfig
+from mtvif_ros.options import DEVICE_HELP, parse_device
+
+
+class TrainConfigError(ValueError):
+    """A training setting that cannot be used; the message names it and what is allowed."""
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; YAML keys and ``--flags`` use these names."""
+
+    # data
+    data_manifest: str = field(
+        default="", metadata={"help": "manifest CSV of real pairs (fusion loss)"}
+    )
+    data_split: str = field(default="train", metadata={"help": "manifest split used for training"})
+    data_sets: list[str] = field(
+        default_factory=list, metadata={"help": "manifest sets (empty: all)"}
+    )
+    data_folders: list[str] = field(
+        default_factory=list, metadata={"help": "paired folders ir/ vi/ [labels/]"}
+    )
+    real_repeat: int = field(
+        default=1, metadata={"help": "times each real pair appears per epoch"}
+    )
+    val_real: int = field(
+        default=8, metadata={"help": "real pairs held out (from the end) for validation"}
+    )
+    synthetic: int = field(default=512, metadata={"help": "labelled synthetic scenes per epoch"})
+    synthetic_size: list[int] = field(
+        default_factory=lambda: [240, 320], metadata={"help": "H W of synthetic scenes"}
+    )
+    val_synthetic: int = field(default=16, metadata={"help": "synthetic validation scenes (mIoU)"})
+    crop: int = field(default=160, metadata={"help": "square random crop (px)"})
+    batch_size: int = field(default=8, metadata={"help": "per process"})
+    workers: int = field(default=2, metadata={"help": "data loader workers per process"})
+    # model
+    architecture: str = field(default="multitaskvif", metadata={"help": "multitaskvif | cascade"})
+    model: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "ModelConfig overrides (YAML)"}
+    )
+    init: str = field(default="", metadata={"help": "start from this checkpoint's weights"})
+    # loss
+    beta1: float = field(default=1.0, metadata={"help": "weight of the fusion loss"})
+    beta2: float = field(
+        default=1.0, metadata={"help": "weight of the segmentation loss after the ramp"}
+    )
+    seg_warmup_steps: int = field(default=200, metadata={"help": "steps with β2 = 0"})
+    seg_ramp_steps: int = field(default=400, metadata={"help": "steps of the linear β2 ramp"})
+    gradient_weight: float = field(default=10.0, metadata={"help": "weight of the gradient term"})
+    ssim_weight: float = field(default=0.0, metadata={"help": "optional SSIM term weight"})
+    ohem_thresh: float = field(default=0.7, metadata={"help": "OHEM probability threshold"})
+    cascade_fusion_steps: int = field(
+        default=0, metadata={"help": "cascade stage 1 steps (0: half)"}
+    )
+    # optimisation
+    optimizer: str = field(default="adamw", metadata={"help": "adamw | adam"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    warmup_steps: int = field(default=100, metadata={"help": "linear LR warm-up steps"})
+    min_lr_ratio: float = field(
+        default=0.05, metadata={"help": "cosine floor as a fraction of lr"}
+    )
+    steps: int = field(default=2000, metadata={"help": "total optimisation steps"})
+    grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm (0: off)"})
+    amp: str = field(default="auto", metadata={"help": "auto | none | bf16 | fp16 (CUDA only)"})
+    seed: int = field(default=0, metadata={"help": "seed of init, sampling and augmentation"})
+    deterministic: bool = field(default=False, metadata={"help": "deterministic kernels (slower)"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    # output
+    out: str = field(default="runs/mtvif", metadata={"help": "output folder"})
+    ckpt_every: int = field(default=500, metadata={"help": "checkpoint every N steps"})
+    log_every: int = field(default=10, metadata={"help": "CSV log row every N steps"})
+    val_every: int = field(default=0, metadata={"help": "validate every N steps (0: each epoch)"})
+    stop_after: int = field(
+        default=0, metadata={"help": "end this invocation after N steps (chunks; resume later)"}
+    )
+    resume: str = field(default="", metadata={"help": "train_state.pt to continue from"})
+    progress: bool = field(default=True, metadata={"help": "tqdm progress bar"})
+
+    def validate(self) -> None:
+        """Raise TrainConfigError naming the first unusable setting and what it accepts."""
+        for f in dataclasses.fields(self):
+            _check_type(f.name, f.type, getattr(self, f.name))
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                _refuse(name, getattr(self, name), f"one of {', '.join(allowed)}")
+        for name, bound in BOUNDS.items():
+            if not bound.admits(getattr(self, name)):
+                _refuse(name, getattr(self, name), bound.text)
+        if self.cascade_fusion_steps and self.cascade_fusion_steps >= self.steps:
+            _refuse("cascade_fusion_steps", self.cascade_fusion_steps, f"< steps ({self.steps})")
+        if len(self.synthetic_size) != 2 or min(self.synthetic_size) < 8:
+            _refuse("synthetic_size", self.synthetic_size, "two integers (H W) >= 8")
+        try:
+            parse_device(self.device)
+        except ValueError:
+            _refuse("device", self.device, DEVICE_HELP)
+        try:
+            self.model_config()
+        except (TypeError, ValueError) as exc:
+            raise TrainConfigError(f"model (--model): {exc}") from None
+
+    def model_config(self) -> ModelConfig:
+        """The network to train: the ``model`` overrides with this run's architecture."""
+        return ModelConfig.from_dict({**self.model, "architecture": self.architecture})
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A numeric range: ``low`` (inclusive unless ``open_low``) up to ``high`` (inclusive)."""
+
+    low: float
+    high: float = math.inf
+    open_low: bool = False
+
+    def admits(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        return math.isfinite(value) and above and value <= self.high
+
+    @property
+    def text(self) -> str:
+        low = f"{'>' if self.open_low else '>='} {self.low:g}"
+        return low if self.high == math.inf else f"{low} and <= {self.high:g}"
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "architecture": ("multitaskvif", "cascade"),
+    "optimizer": ("adamw", "adam"),
+    "amp": ("auto", "none", "bf16", "fp16"),
+}
+
+_AT_LEAST_ONE = ("steps", "batch_size", "log_every", "ckpt_every", "real_repeat")
+_AT_LEAST_ZERO = (
+    "workers val_real val_synthetic synthetic warmup_steps seg_warmup_steps seg_ramp_steps "
+    "cascade_fusion_steps stop_after val_every seed beta1 beta2 weight_decay grad_clip "
+    "gradient_weight ssim_weight"
+).split()
+BOUNDS: dict[str, Bound] = {
+    **{name: Bound(1) for name in _AT_LEAST_ONE},
+    **{name: Bound(0) for name in _AT_LEAST_ZERO},
+    "crop": Bound(8),
+    "lr": Bound(0, open_low=True),
+    "min_lr_ratio": Bound(0, 1),
+    "ohem_thresh": Bound(0, 1, open_low=True),
+}
+
+
+def _check_type(name: str, kind: str, value: Any) -> None:
+    """Refuse a value of the wrong type (YAML gives whatever was written)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": number,
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "list[int]": isinstance(value, list)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+        "dict[str, Any]": isinstance(value, dict),
+    }[kind]
+    if not ok:
+        _refuse(name, value, f"a value of type {kind}")
+
+
+def _refuse(name: str, value: Any, allowed: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    raise TrainConfigError(f"{name} ({flag}) must be {allowed}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- parsing
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises TrainConfigError instead of exiting the process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise TrainConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mtvif-train`` flags: one per TrainConfig field, plus ``--config``."""
+    from mtvif_ros.train import cli  # the usage text lives with the entry point
+
+    p = _Parser(
+        prog="mtvif-train",
+        description=cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        helptext = f"{f.metadata.get('help', '')} (default: {default!r})"
+        if f.type in ("bool", bool):
+            p.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=helptext,
+            )
+        elif isinstance(default, list):
+            kind = int if default and isinstance(default[0], int) else str
+            p.add_argument(flag, dest=f.name, nargs="*", type=kind, default=None, help=helptext)
+        elif isinstance(default, dict):
+            p.add_argument(
+                flag, dest=f.name, type=json.loads, default=None, help=helptext + " JSON"
+            )
+        else:
+            p.add_argument(flag, dest=f.name, type=type(default), default=None, help=helptext)
+    return p
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """Settings from the ``--config`` YAML, then the flags (flags win); validated."""
+    args = build_parser().parse_args(argv)
+    values: dict[str, Any] = _read_yaml(args.config) if args.config else {}
+    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainConfigError(f"unknown training setting(s): {', '.join(unknown)}")
+    cfg = TrainConfig(**values)
+    cfg.validate()
+    return cfg
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    """The settings of a YAML file (a mapping); TrainConfigError if unreadable."""
+    try:
+        with open(path) as f:
+            values = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise TrainConfigError(f"config (--config) {path}: {exc}") from None
+    if not isinstance(values, dict):
+        raise TrainConfigError(f"config (--config) {path}: needs a mapping of settings")
+    return values
