@@ -4,7 +4,8 @@
 
 For each precision the device supports and each inference size (native 480×640 and
 240×320), it runs the engine on the built-in sample scenes, checks the outputs against the
-CPU fp32 engine (max/mean abs difference of the fused image, % of equal labels), then times
+CPU fp32 engine (max/mean abs difference of the fused image, % of equal labels in the worse
+of the two scenes), then times
 ``--repeat`` calls after two warm-up calls (``mtvif_ros.tools.bench.check_and_time``: wall
 clock around ``engine.run``, which ends with the device→host copy, so CUDA work is
 complete). Prints a Markdown table. ``mtvif-bench`` compares against fp32 on the same

@@ -49,23 +49,21 @@ class Frame:
 
 
 class FramePipeline:
-    """Register IR into the visible frame and run the engine, with one set of settings.
+    """Register IR into the visible frame and run the engine with one set of settings.
 
-    ``configure`` swaps the settings between frames (a parameter change on the executor
-    thread takes effect on the next frame the worker runs); ``run`` reads them once per
-    frame, so a frame never mixes old and new values.
+    A caller whose settings change while it runs (the node: parameters are set on the
+    executor thread, frames run on the worker) passes the settings of each frame to
+    ``run``, read once, so a frame never mixes old and new values.
     """
 
     def __init__(self, engine: FusionEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
 
-    def configure(self, settings: Settings) -> None:
-        self.settings = settings  # one reference assignment: atomic for the worker
-
-    def run(self, ir: np.ndarray, vis: np.ndarray) -> Frame:
-        """Fuse one decoded pair (IR H×W, visible BGR or grey) at the visible size."""
-        settings = self.settings
+    def run(self, ir: np.ndarray, vis: np.ndarray, settings: Settings | None = None) -> Frame:
+        """Fuse one decoded pair (IR H×W, visible BGR or grey) at the visible size, with
+        ``settings`` (default: the pipeline's)."""
+        settings = settings or self.settings
         nonfinite = ir.dtype == np.float32 and not np.isfinite(ir).all()
         mismatch = None
         if settings.homography is not None:

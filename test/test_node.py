@@ -305,7 +305,7 @@ def test_parameter_changes_are_validated_at_runtime(rig):
     ok = set_("sync.slop", 0.2)
     assert ok.successful and r.node.inputs.pairer.slop_ns == 200_000_000
     assert set_("ir.normalization", "minmax").successful
-    assert r.node.pipeline.settings.ir_normalization.method == "minmax"
+    assert r.node.settings.ir_normalization.method == "minmax"
 
 
 def test_homography_registers_ir_before_inference(rig, scenes):

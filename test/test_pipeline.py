@@ -40,11 +40,12 @@ def test_what_is_processed_but_noticed_is_reported(engine, scene) -> None:
     assert small.result.labels.shape == (H, W)
 
 
-def test_configure_changes_the_ir_normalization_of_the_next_frame(engine, scene) -> None:
+def test_settings_of_one_frame_apply_to_that_frame_only(engine, scene) -> None:
     pipeline = FramePipeline(engine, Settings.from_mapping({}))
     before = pipeline.run(scene.ir, scene.vis).result.fused
-    pipeline.configure(Settings.from_mapping({"ir.normalization": "minmax"}))
-    after = pipeline.run(scene.ir, scene.vis).result.fused
+    minmax = Settings.from_mapping({"ir.normalization": "minmax"})
+    after = pipeline.run(scene.ir, scene.vis, minmax).result.fused
+    assert np.array_equal(pipeline.run(scene.ir, scene.vis).result.fused, before)
     expected = engine.run(scene.ir, scene.vis, IRNormalization("minmax")).fused
     assert np.array_equal(after, expected) and not np.array_equal(after, before)
     assert engine.ir_normalization.method == "percentile"  # the shared engine is untouched

@@ -92,7 +92,7 @@ class BagEvaluator:
         self._newest: dict[str, int] = {}
         self._progress = progress
         self._conns = {
-            t: writer.add_connection(t, IMAGE, typestore=TYPESTORE) for t in topics.values()
+            topics[r]: writer.add_connection(topics[r], IMAGE, typestore=TYPESTORE) for r in ROLES
         }
         self._conns.update(
             {

@@ -99,8 +99,11 @@ def cached_onnx(checkpoint_path: str | os.PathLike[str]) -> Path:
     """The checkpoint exported to ONNX, once per checkpoint content, in the user cache."""
     from mtvif_ros.export import export_onnx
 
+    sha1 = hashlib.sha1()
     with open(checkpoint_path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha1").hexdigest()[:16]
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha1.update(chunk)
+    digest = sha1.hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtvif_ros"
     onnx_path = cache / f"{digest}.onnx"
     if not onnx_path.is_file():

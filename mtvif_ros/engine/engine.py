@@ -65,7 +65,7 @@ class FusionEngine:
     ``ir_normalization``: how 16-bit/float IR is mapped to [0, 1] unless a call says
     otherwise. ``backend``: ``torch``, or ``onnxruntime`` (see ``backends``);
     ``channels_last`` and ``compile`` (torch.compile) are optional torch fast paths. CPU
-    threads are the process's business: ``engine.device.set_cpu_threads`` in entry points.
+    threads are the process's business: ``mtvif_ros.engine.set_cpu_threads`` in entry points.
 
     Host staging buffers are reused across frames, so one engine serves one thread at a
     time (the node runs it from its single inference worker).

@@ -81,11 +81,13 @@ class FusionNode(Node):
             raise StartupError(str(exc)) from None
 
     def _setup(self) -> None:
-        self.settings = self._declare_parameters()
-        set_cpu_threads(int(self.settings["model.num_threads"]))
-        self.engine = FusionEngine(**self.settings.engine_kwargs())
-        self.pipeline = FramePipeline(self.engine, self.settings)
-        self._lut = self._make_lut(self.settings)
+        settings = self._declare_parameters()
+        set_cpu_threads(int(settings["model.num_threads"]))
+        self.engine = FusionEngine(**settings.engine_kwargs())
+        self.pipeline = FramePipeline(self.engine, settings)
+        # settings and the palette they select, swapped together (one reference) when a
+        # parameter changes and read once per frame by the worker
+        self._in_force: tuple[Settings, np.ndarray] = (settings, self._make_lut(settings))
         self.engine.warmup()
 
         self.stats = PipelineStats()
@@ -126,6 +128,11 @@ class FusionNode(Node):
             {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
         )
 
+    @property
+    def settings(self) -> Settings:
+        """The parameter values in force."""
+        return self._in_force[0]
+
     def _log_converter(self) -> None:
         if self.converter.backend == "cv_bridge":
             self.get_logger().info("image conversion: cv_bridge")
@@ -165,8 +172,7 @@ class FusionNode(Node):
             lut = self._make_lut(new)
         except SettingsError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        self.settings, self._lut = new, lut
-        self.pipeline.configure(new)  # the worker picks it up with its next frame
+        self._in_force = (new, lut)  # the worker picks it up with its next frame
         self.inputs.configure(new)
         return SetParametersResult(successful=True)
 
@@ -190,11 +196,12 @@ class FusionNode(Node):
             except EncodingError as exc:
                 self.inputs.reject(role, exc)
                 return
-        frame = self.pipeline.run(*images)
+        settings, lut = self._in_force
+        frame = self.pipeline.run(*images, settings)
         for counter, text in frame.warnings().items():
             self.stats.count(counter)
             self._warn_throttled(counter, text)
-        self.outputs.publish(frame.result, vis_msg.header, self.settings, self._lut)
+        self.outputs.publish(frame.result, vis_msg.header, settings, lut)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.output(sum(frame.result.timings.values()), (now_ns - stamp) / 1e9)
 

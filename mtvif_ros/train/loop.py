@@ -152,8 +152,10 @@ class Trainer:
         """The objective of the stage ``step`` belongs to."""
         return [obj for first, obj in self.stages if first <= step][-1]
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One optimisation step on ``batch``; the logged losses, weights and lr."""
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float | torch.Tensor]:
+        """One optimisation step on ``batch``; the logged losses (detached tensors, read
+        by the logger on log steps only, so the host never waits for the device between
+        steps), weights and lr."""
         cfg, opt = self.cfg, self.opt
         vis, ir, labels = (
             batch[k].to(self.device, non_blocking=True) for k in ("vis_y", "ir", "labels")
@@ -171,7 +173,7 @@ class Trainer:
         opt.scaler.step(opt.optimizer)
         opt.scaler.update()
         opt.scheduler.step()
-        row = {k: v.item() if torch.is_tensor(v) else float(v) for k, v in losses.items()}
+        row = {k: v.detach() if torch.is_tensor(v) else float(v) for k, v in losses.items()}
         row["lr"] = opt.scheduler.get_last_lr()[0]
         return row
 
@@ -210,16 +212,19 @@ class Trainer:
             (self.out / "train_config.yaml").write_text(config)
 
     def _logged_step(self, batch: dict[str, torch.Tensor], epoch: int, started: float) -> None:
-        """``train_step`` plus its timing and memory, recorded as the step's log row."""
+        """``train_step`` plus its timing and memory, recorded as the step's log row.
+
+        On a log step the device is waited for (``memory.read``) before the clock is read,
+        so that row's step time is the device's; other rows (CUDA) time the host's queueing
+        and repeat the last peak-memory reading."""
         t0 = time.perf_counter()
         row = self.train_step(batch)
+        self.step += 1
+        log_step = self.logger.is_log_step(self.step)
+        peak = self.memory.read() if log_step else self.memory.peak
         row["step_time_s"] = time.perf_counter() - t0
         row["wall_s"] = time.perf_counter() - started
-        self.step += 1
-        row["step"] = self.step
-        row["epoch"] = epoch
-        log_step = self.logger.is_log_step(self.step)
-        row["peak_mem_mib"] = self.memory.read() if log_step else self.memory.peak
+        row.update(step=self.step, epoch=epoch, peak_mem_mib=peak)
         self.logger.record(row)
 
     def _validate(self) -> None:

@@ -35,7 +35,7 @@ class Objective:
     def __init__(
         self, module: nn.Module, cfg: TrainConfig, device: torch.device, world: int
     ) -> None:
-        self.module, self.cfg = module, cfg
+        self.cfg = cfg
         self.net = wrap_ddp(module, world, device)
         self.fusion_loss = FusionLoss(cfg.gradient_weight, cfg.ssim_weight).to(device)
         self.seg_loss = OhemCrossEntropy(cfg.ohem_thresh)

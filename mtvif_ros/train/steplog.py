@@ -1,7 +1,9 @@
 """The record of training steps: log.csv, the progress bar and the loss curve (rank 0).
 
 Every step makes a row; rows are appended to log.csv every ``log_every`` steps, so a long
-run costs one small write per interval, and a resumed run continues the same file.
+run costs one small write per interval, and a resumed run continues the same file. Loss
+values arrive as device tensors and are read at those steps only: reading one waits for
+the device, and doing so every step would stall the host's queueing of the next step.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mtvif_ros.tables import write_csv
 from mtvif_ros.train.config import TrainConfig
 
 Row = dict[str, float]
+StepRow = dict[str, float | torch.Tensor]  # losses still on the device
 
 
 class StepLogger:
@@ -26,7 +31,7 @@ class StepLogger:
     def __init__(self, out: Path, cfg: TrainConfig, rank: int, world: int) -> None:
         self.path, self.cfg, self.rank, self.world = out / "log.csv", cfg, rank, world
         self.history: list[Row] = []
-        self.pending: list[Row] = []
+        self.pending: list[StepRow] = []
         self.columns: list[str] | None = None  # an existing log.csv's, kept when appending
         self.bar: Any = None
         self.t_last, self.n_last = time.perf_counter(), 0
@@ -54,18 +59,18 @@ class StepLogger:
         """Steps whose rows are written and shown (and the costlier readings taken)."""
         return step % self.cfg.log_every == 0 or step == self.cfg.steps
 
-    def record(self, row: Row) -> None:
-        """One step's row; written to log.csv at log steps."""
+    def record(self, row: StepRow) -> None:
+        """One step's row; read and written to log.csv at log steps."""
         if self.rank:
             return
         step = int(row["step"])
-        self.history.append(row)
         self.pending.append(row)
         if self.bar is not None:
             self.bar.update(1)
-            if step % self.cfg.log_every == 0:
-                self._show(row, step)
         if self.is_log_step(step):
+            rows = self._read_pending()
+            if self.bar is not None and step % self.cfg.log_every == 0:
+                self._show(rows[-1], step)
             self.flush()
 
     def _show(self, row: Row, step: int) -> None:
@@ -80,9 +85,18 @@ class StepLogger:
             img_s=f"{ips:.0f}",
         )
 
+    def _read_pending(self) -> list[Row]:
+        """The pending rows with their device values read (one wait for the device)."""
+        self.pending = [
+            {k: v.item() if torch.is_tensor(v) else v for k, v in row.items()}
+            for row in self.pending
+        ]
+        return self.pending
+
     def flush(self) -> None:
         """Append the rows not yet written (in an existing file's columns, if it has any)."""
-        rows: list[dict[str, Any]] = list(self.pending)
+        rows: list[dict[str, Any]] = list(self._read_pending())
+        self.history += rows
         if self.columns:
             rows = [{k: r.get(k, "") for k in self.columns} for r in rows]
         write_csv(self.path, rows, append=True)
