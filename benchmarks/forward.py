@@ -1,6 +1,7 @@
 """Parameters, FLOPs and forward latency of MultiTaskVIF vs the cascade and the plain fusion net.
 
     python benchmarks/forward.py [--device cpu|cuda] [--size 480x640] [--repeat 5]
+                                 [--backbone seafusion|multiscale]
 
 Prints a Markdown table. Latency is the median (and min) of ``--repeat`` timed forward
 passes after one warm-up pass, batch 1, torch.inference_mode, fp32; CUDA timings are
@@ -17,7 +18,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mtvif_ros.model import build_model
+from mtvif_ros.model import PRESETS, build_model, preset
 
 ROWS = [
     ("fusion", "(a) backbone + original decoder (fusion only)"),
@@ -26,8 +27,10 @@ ROWS = [
 ]
 
 
-def measure(arch: str, device: torch.device, h: int, w: int, repeat: int) -> dict[str, float]:
-    model = build_model(architecture=arch).eval().to(device)
+def measure(
+    arch: str, device: torch.device, h: int, w: int, repeat: int, backbone: str = "seafusion"
+) -> dict[str, float]:
+    model = build_model(preset(backbone, arch)).eval().to(device)
     x = torch.rand(1, 1, h, w, device=device)
     params = sum(p.numel() for p in model.parameters())
     with torch.inference_mode():
@@ -59,6 +62,7 @@ def main() -> None:
     ap.add_argument("--size", default="480x640", help="HxW")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--backbone", default="seafusion", choices=tuple(PRESETS))
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -72,12 +76,13 @@ def main() -> None:
     print(
         f"device: {device} ({name}), torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}, "
-        f"input 1x1x{h}x{w}, fp32, {args.repeat} timed passes after 1 warm-up\n"
+        f"backbone {args.backbone}, input 1x1x{h}x{w}, fp32, {args.repeat} timed passes "
+        "after 1 warm-up\n"
     )
     print("| network | params | GFLOPs | median ms | min ms |")
     print("|---|---:|---:|---:|---:|")
     for arch, label in ROWS:
-        m = measure(arch, device, h, w, args.repeat)
+        m = measure(arch, device, h, w, args.repeat, args.backbone)
         print(
             f"| {label} | {m['params'] / 1e6:.3f} M | {m['gflops']:.1f} | "
             f"{m['median_ms']:.1f} | {m['min_ms']:.1f} |"

@@ -23,7 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from mtvif_ros.engine.device import DTYPES
 from mtvif_ros.host_memory import keep_freed_memory
-from mtvif_ros.model import build_model
+from mtvif_ros.model import PRESETS, build_model, preset
 
 MODULES = (
     "backbone",
@@ -127,16 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", default="fp32", choices=tuple(DTYPES))
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--backbone", default="seafusion", choices=tuple(PRESETS))
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     h, w = (int(v) for v in args.size.lower().split("x"))
-    model = build_model(architecture="multitaskvif").eval().to(device)
+    model = build_model(preset(args.backbone)).eval().to(device)
     g = torch.Generator().manual_seed(0)
     inputs = tuple(torch.rand(1, 1, h, w, generator=g).to(device) for _ in range(2))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"MultiTaskVIF forward, {h}x{w}, {args.precision}, batch 1, {name}, torch "
-        f"{torch.__version__}, median of {args.repeat}\n"
+        f"MultiTaskVIF ({args.backbone}) forward, {h}x{w}, {args.precision}, batch 1, {name}, "
+        f"torch {torch.__version__}, median of {args.repeat}\n"
     )
     with torch.inference_mode():
         whole = whole_forward(model, inputs, args.precision, args.repeat)

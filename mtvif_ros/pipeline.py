@@ -22,13 +22,14 @@ class Frame:
     """The outputs of one pair and what was noticed on the way.
 
     ``ir`` is the IR image as the engine received it (after registration), which is what
-    fusion metrics must compare against. ``nonfinite_ir``: a 32FC1 image had NaN/inf
-    pixels (fused as the coldest value). ``size_mismatch``: the IR (w, h) and visible
-    (w, h) when they differed without a homography (IR was resized), else None.
+    fusion metrics must compare against (None for a visible-only frame). ``nonfinite_ir``:
+    a 32FC1 image had NaN/inf pixels (fused as the coldest value). ``size_mismatch``: the
+    IR (w, h) and visible (w, h) when they differed without a homography (IR was resized),
+    else None.
     """
 
     result: FusionResult
-    ir: np.ndarray
+    ir: np.ndarray | None
     nonfinite_ir: bool = False
     size_mismatch: tuple[tuple[int, int], tuple[int, int]] | None = None
 
@@ -60,13 +61,17 @@ class FramePipeline:
         self.engine = engine
         self.settings = settings
 
-    def run(self, ir: np.ndarray, vis: np.ndarray, settings: Settings | None = None) -> Frame:
+    def run(
+        self, ir: np.ndarray | None, vis: np.ndarray, settings: Settings | None = None
+    ) -> Frame:
         """Fuse one decoded pair (IR H×W, visible BGR or grey) at the visible size, with
-        ``settings`` (default: the pipeline's)."""
+        ``settings`` (default: the pipeline's); ``ir=None`` runs on the visible image alone."""
         settings = settings or self.settings
-        nonfinite = ir.dtype == np.float32 and not np.isfinite(ir).all()
+        nonfinite = ir is not None and ir.dtype == np.float32 and not np.isfinite(ir).all()
         mismatch = None
-        if settings.homography is not None:
+        if ir is None:
+            pass
+        elif settings.homography is not None:
             ir = warp_ir(ir, settings.homography, vis.shape[:2])
         elif ir.shape[:2] != vis.shape[:2]:
             mismatch = ((ir.shape[1], ir.shape[0]), (vis.shape[1], vis.shape[0]))

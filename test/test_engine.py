@@ -284,3 +284,18 @@ def test_cuda_steady_state_reuses_staging_buffers_and_allocates_no_device_memory
         gpu.buffers.current.staged_in.data_ptr() == pinned
     )  # the page-locked upload buffer is reused
     assert np.array_equal(first.labels, kept)  # returned arrays are not overwritten later
+
+
+def test_visible_only_runs_with_the_missing_ir_convention(engine, scene) -> None:
+    """A thermal drop-out still gives labels: IR is fed as MISSING_IR, as in training."""
+    from mtvif_ros.model.config import MISSING_IR
+
+    r = engine.run(None, scene.vis)
+    assert r.fused.shape == (H, W, 3) and r.labels.shape == (H, W)
+    y, _ = split_luma(scene.vis)
+    ir = torch.full((1, 1, H, W), MISSING_IR)
+    with torch.no_grad():
+        _, logits = engine.checkpoint.model(torch.from_numpy(y)[None, None], ir)
+    assert np.array_equal(r.labels, logits.argmax(1)[0].numpy())
+    with pytest.raises(ValueError, match="visible image is required"):
+        engine.run(scene.ir, None)

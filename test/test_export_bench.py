@@ -100,12 +100,14 @@ def test_peak_live_memory_counts_activations() -> None:
     assert mem.live == 0
 
 
-def test_complexity_table_shows_the_cascade_is_heavier() -> None:
-    rows = {r["network"][:3]: r for r in complexity(64, 80)}
-    assert rows["(c)"]["params_M"] > rows["(b)"]["params_M"] > rows["(a)"]["params_M"]
-    assert rows["(c)"]["GFLOPs"] > rows["(b)"]["GFLOPs"] > rows["(a)"]["GFLOPs"]
-    text = markdown("test", list(rows.values()), [])
-    assert "| (b) MultiTaskVIF (backbone + MTH) |" in text
+def test_complexity_table_shows_the_cascade_is_heavier_on_every_backbone() -> None:
+    comp = complexity(64, 80)
+    for backbone in ("seafusion", "multiscale"):
+        rows = {r["network"][:3]: r for r in comp if r["backbone"] == backbone}
+        assert rows["(c)"]["params_M"] > rows["(b)"]["params_M"] > rows["(a)"]["params_M"]
+        assert rows["(c)"]["GFLOPs"] > rows["(b)"]["GFLOPs"] > rows["(a)"]["GFLOPs"]
+    text = markdown("test", comp, [])
+    assert "| multiscale | (b) MultiTaskVIF (backbone + MTH) |" in text
 
 
 def test_profile_script_attributes_time_to_the_head_modules() -> None:

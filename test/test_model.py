@@ -85,7 +85,7 @@ def test_both_losses_reach_the_backbone_and_fusion_loss_reaches_seg_branch() -> 
 
 
 def test_registry_backbones_all_work_with_the_head() -> None:
-    assert {"seafusion", "densefuse"} <= set(BACKBONES)
+    assert {"seafusion", "densefuse", "multiscale"} <= set(BACKBONES)
     for name in BACKBONES:
         model = build_model(backbone=name).eval()
         with torch.no_grad():
@@ -143,3 +143,53 @@ def test_config_round_trip_and_unknown_keys() -> None:
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown config keys: colour"):
         ModelConfig.from_dict({"colour": 1})
+
+
+def _input_extent(model: torch.nn.Module, h: int = 160, w: int = 224) -> tuple[int, int]:
+    """(height, width) of the input region that moves the centre pixel of the output."""
+    vis, ir = (t.requires_grad_() for t in _pair(h, w))
+    out = model.eval()(vis, ir)
+    out = out[1] if isinstance(out, tuple) else out
+    out[0, :, h // 2, w // 2].sum().backward()
+    ys, xs = torch.nonzero((vis.grad.abs() + ir.grad.abs())[0, 0] > 0, as_tuple=True)
+    return int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+
+
+def test_multiscale_backbone_sees_the_whole_image_and_seafusion_only_a_neighbourhood() -> None:
+    """Segmenting a car needs context: the multiscale feature (and so the labels) depends
+    on the whole frame; SeAFusion's full-resolution encoder sees ~15 px."""
+    multiscale = build_backbone("multiscale")
+    assert _input_extent(multiscale) == (160, 224)
+    assert _input_extent(build_model(backbone="multiscale")) == (160, 224)
+    assert max(_input_extent(build_backbone("seafusion"))) < 20
+
+
+def test_multiscale_feature_is_full_resolution_for_any_size() -> None:
+    bb = build_backbone("multiscale")
+    assert bb.out_channels == 24
+    for size in ((8, 8), (17, 9), (61, 83)):
+        with torch.no_grad():
+            assert bb.eval()(*_pair(*size)).shape == (1, 24, *size)
+    with pytest.raises(ValueError, match="needs 6 widths"):
+        build_backbone("multiscale", [8, 16])
+
+
+def test_multiscale_multitaskvif_is_five_times_cheaper_than_the_reference() -> None:
+    """FLOPs at 480×640 (counted at 120×160: convolutions scale with the pixel count)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def gflops_480x640(model: torch.nn.Module) -> float:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.eval()(*_pair(120, 160))
+        return 16 * counter.get_total_flops() / 1e9
+
+    light = build_model(backbone="multiscale", fusion_channels=16, seg_channels=24)
+    reference = build_model(backbone="seafusion")
+    assert gflops_480x640(light) <= 25.0
+    assert gflops_480x640(reference) >= 5 * gflops_480x640(light)
+    cascade = build_model(architecture="cascade", backbone="multiscale")
+    assert count_params(cascade.fusion.backbone) == count_params(light.backbone)
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -35,6 +35,7 @@ from mtvif_ros.imaging import (
     replace_luma,
 )
 from mtvif_ros.model.checkpoint import Checkpoint, load_checkpoint
+from mtvif_ros.model.config import MISSING_IR
 from mtvif_ros.model.weights import default_checkpoint_path
 from mtvif_ros.options import check_inference_size
 
@@ -142,11 +143,19 @@ class FusionEngine:
 
     @torch.inference_mode()
     def run(
-        self, ir: np.ndarray, vis: np.ndarray, ir_normalization: IRNormalization | None = None
+        self,
+        ir: np.ndarray | None,
+        vis: np.ndarray,
+        ir_normalization: IRNormalization | None = None,
     ) -> FusionResult:
         """Fuse one registered pair. ``ir``: H×W uint8/uint16/float32; ``vis``: H×W×3 BGR
         uint8 or H×W grey uint8. IR of another size is resized to the visible size.
-        ``ir_normalization`` overrides the engine's for this call."""
+        ``ir_normalization`` overrides the engine's for this call.
+
+        ``ir=None`` (the thermal camera dropped out) runs on the visible image alone: the
+        IR input is all zeros, the convention training uses for visible-only samples, so
+        the labels still come; the fused image is then the network's reading of the
+        visible image."""
         t0 = time.perf_counter()
         check_pair(ir, vis)
         vis = as_bgr_or_grey(vis)
@@ -170,7 +179,9 @@ class FusionEngine:
         """Visible luma and normalized IR, at the visible size, into the upload buffer."""
         h, w = vis.shape[:2]
         luma(vis, out=host.y, scratch=host.bgr)
-        if ir.shape == (h, w):
+        if ir is None:
+            host.ir.fill(MISSING_IR)  # the visible-only convention of training
+        elif ir.shape == (h, w):
             normalize_ir(ir, norm, out=host.ir)
         else:
             ir01 = normalize_ir(ir, norm)
@@ -196,9 +207,20 @@ class FusionEngine:
         return self.lut[labels]
 
 
-def check_pair(ir: np.ndarray, vis: np.ndarray) -> None:
+def check_pair(ir: np.ndarray | None, vis: np.ndarray) -> None:
     """Refuse arrays the engine cannot take, with what to change (the visible image's own
     checks live in ``imaging.as_bgr_or_grey``)."""
+    if vis is None:
+        raise ValueError(
+            "the visible image is required (vis=None); the network runs on visible + IR or "
+            "on visible alone (ir=None), not on IR alone"
+        )
+    if ir is None:
+        if not isinstance(vis, np.ndarray):
+            raise TypeError("vis must be a numpy array")
+        if vis.size == 0:
+            raise ValueError(f"empty visible image {vis.shape}")
+        return
     if not isinstance(ir, np.ndarray) or not isinstance(vis, np.ndarray):
         raise TypeError("ir and vis must be numpy arrays")
     if ir.ndim == 3 and ir.shape[2] == 1:

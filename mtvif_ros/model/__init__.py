@@ -6,7 +6,7 @@ Public API::
 """
 
 from mtvif_ros.model.backbones import BACKBONES, build_backbone, register_backbone
-from mtvif_ros.model.builder import build_model, cascade, multitaskvif
+from mtvif_ros.model.builder import PRESETS, build_model, cascade, multitaskvif, preset
 from mtvif_ros.model.cascade import CascadeVIF, FusionNet, UNet
 from mtvif_ros.model.checkpoint import (
     Checkpoint,
@@ -17,6 +17,7 @@ from mtvif_ros.model.checkpoint import (
 from mtvif_ros.model.config import ARCHITECTURES, ModelConfig
 from mtvif_ros.model.hiaf import HIAF
 from mtvif_ros.model.mth import MultiTaskHead
+from mtvif_ros.model.multiscale import MultiScaleFusionEncoder
 from mtvif_ros.model.multitaskvif import MultiTaskVIF
 from mtvif_ros.model.weights import DEFAULT_CHECKPOINT, default_checkpoint_path
 
@@ -25,11 +26,13 @@ __all__ = [
     "BACKBONES",
     "DEFAULT_CHECKPOINT",
     "HIAF",
+    "PRESETS",
     "CascadeVIF",
     "Checkpoint",
     "CheckpointError",
     "FusionNet",
     "ModelConfig",
+    "MultiScaleFusionEncoder",
     "MultiTaskHead",
     "MultiTaskVIF",
     "UNet",
@@ -39,6 +42,7 @@ __all__ = [
     "default_checkpoint_path",
     "load_checkpoint",
     "multitaskvif",
+    "preset",
     "register_backbone",
     "save_checkpoint",
 ]

@@ -18,9 +18,11 @@ class ConvAct(nn.Sequential):
         act: str | None = "lrelu",
         bn: bool = False,
         dilation: int = 1,
+        stride: int = 1,
     ) -> None:
+        pad = dilation * (k // 2)
         layers: list[nn.Module] = [
-            nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=not bn)
+            nn.Conv2d(cin, cout, k, stride, padding=pad, dilation=dilation, bias=not bn)
         ]
         if bn:
             layers.append(nn.BatchNorm2d(cout))
@@ -95,3 +97,42 @@ class LayerNorm2d(nn.Module):
         var = (x - mu).pow(2).mean(1, keepdim=True)
         x = (x - mu) * torch.rsqrt(var + self.eps)
         return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class DepthwiseResidual(nn.Module):
+    """x + BN(1×1(ReLU(BN(depthwise 3×3, dilated)))), then ReLU: a MobileNet-style block.
+
+    Cheap context at low resolution: the depthwise conv grows the receptive field (by
+    ``2·dilation`` pixels of its scale) for 9·C multiply-adds per pixel, the 1×1 mixes.
+    """
+
+    def __init__(self, channels: int, dilation: int = 1) -> None:
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=dilation, dilation=dilation, groups=c, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 1, bias=False),
+            nn.BatchNorm2d(c),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class GlobalContext(nn.Module):
+    """ParseNet-style global context: the image-wide mean of the feature, reduced and
+    concatenated back to every pixel, then mixed. Every output pixel sees the whole image,
+    which is what tells a car from a patch of warm road. (A mean exports to ONNX for any
+    input size, unlike PSPNet's adaptive grid pooling, which is fixed at export.)"""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        r = channels // 4
+        self.reduce = ConvAct(channels, r, k=1, act="relu")  # no BN: one value per channel
+        self.out = ConvAct(channels + r, channels, k=1, act="relu", bn=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.reduce(x.mean((2, 3), keepdim=True)).expand(-1, -1, *x.shape[-2:])
+        return self.out(torch.cat((x, g), 1))

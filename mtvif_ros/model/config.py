@@ -14,6 +14,10 @@ ARCHITECTURES = ("multitaskvif", "cascade", "fusion")
 # producing wrong images.
 INPUT_CONVENTION = "vis=Y of BT.601 YCrCb (OpenCV) in [0,1]; ir=normalized in [0,1]; N×1×H×W"
 
+# The IR input of a visible-only sample (no thermal image, or the thermal camera dropped
+# out): training feeds it for CamVid scenes and modality dropout, the engine for ir=None.
+MISSING_IR = 0.0
+
 CONFIG_VERSION = 1
 
 

@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mtvif_ros.data import sample_scenes
 from mtvif_ros.engine import FusionEngine, FusionResult
 from mtvif_ros.host_memory import keep_freed_memory
-from mtvif_ros.model import build_model
+from mtvif_ros.model import PRESETS, build_model, preset
 
 
 class PeakLiveMemory(TorchDispatchMode):
@@ -61,29 +61,35 @@ class PeakLiveMemory(TorchDispatchMode):
         self.live -= nbytes
 
 
-def complexity(h: int = 480, w: int = 640) -> list[dict]:
+def complexity(
+    h: int = 480, w: int = 640, backbones: tuple[str, ...] = tuple(PRESETS)
+) -> list[dict]:
+    """Params, FLOPs and peak activations of (a) backbone + original decoder, (b) MultiTaskVIF
+    and (c) the cascade, for each backbone's trained configuration (``model.PRESETS``)."""
     rows = []
-    for arch, label in (
-        ("fusion", "(a) backbone + original decoder"),
-        ("multitaskvif", "(b) MultiTaskVIF (backbone + MTH)"),
-        ("cascade", "(c) cascade: fusion net + U-Net"),
-    ):
-        model = build_model(architecture=arch).eval()
-        x, y = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
-        with torch.inference_mode(), FlopCounterMode(display=False) as fc:
-            model(x, y)
-        with torch.inference_mode(), PeakLiveMemory() as mem:
-            out = model(x, y)
-            del out
-        rows.append(
-            {
-                "network": label,
-                "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-                "GFLOPs": fc.get_total_flops() / 1e9,
-                "activations_MiB": mem.peak / 2**20,
-            }
-        )
+    for backbone in backbones:
+        for arch, label in (
+            ("fusion", "(a) backbone + original decoder"),
+            ("multitaskvif", "(b) MultiTaskVIF (backbone + MTH)"),
+            ("cascade", "(c) cascade: fusion net + U-Net"),
+        ):
+            model = build_model(preset(backbone, arch)).eval()
+            rows.append({"backbone": backbone, "network": label, **_measure(model, h, w)})
     return rows
+
+
+def _measure(model: torch.nn.Module, h: int, w: int) -> dict[str, float]:
+    x, y = torch.rand(1, 1, h, w), torch.rand(1, 1, h, w)
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        model(x, y)
+    with torch.inference_mode(), PeakLiveMemory() as mem:
+        out = model(x, y)
+        del out
+    return {
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "GFLOPs": fc.get_total_flops() / 1e9,
+        "activations_MiB": mem.peak / 2**20,
+    }
 
 
 def variants(device: str, compile_: bool) -> list[tuple[str, dict]]:
@@ -135,19 +141,20 @@ def check_and_time(
     }
 
 
-def latency(device: str, repeat: int, compile_: bool) -> list[dict]:
+def latency(device: str, repeat: int, compile_: bool, checkpoint: str | None = None) -> list[dict]:
     """Every variant the device supports, at 480×640 and at an inference size of 240×320,
-    checked against the fp32 engine on the same device, then timed."""
+    checked against the fp32 engine of the same checkpoint and device, then timed."""
     scenes = sample_scenes(2, 480, 640)
     rows = []
     for size in (None, (240, 320)):
-        ref = FusionEngine(device=device, size=size)
+        ref = FusionEngine(checkpoint, device=device, size=size)
         refs = [ref.run(s.ir, s.vis) for s in scenes]
         for name, kw in variants(device, compile_):
-            eng = FusionEngine(device=device, size=size, **kw)
+            eng = FusionEngine(checkpoint, device=device, size=size, **kw)
             row = check_and_time(eng, scenes, refs, repeat)
             rows.append(
                 {
+                    "backbone": ref.checkpoint.config.backbone,
                     "device": device,
                     "variant": name if eng.backend.name == "torch" else eng.backend.name,
                     "size": "480x640" if size is None else "240x320 (from 480x640)",
@@ -163,22 +170,23 @@ def markdown(machine: str, comp: list[dict], lat: list[dict]) -> str:
         "",
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads",
         "",
-        "| network (480×640) | params | GFLOPs | peak activations MiB |",
-        "|---|---:|---:|---:|",
+        "| backbone | network (480×640) | params | GFLOPs | peak activations MiB |",
+        "|---|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['network']} | {r['params_M']:.3f} M | {r['GFLOPs']:.1f} | "
+        f"| {r['backbone']} | {r['network']} | {r['params_M']:.3f} M | {r['GFLOPs']:.1f} | "
         f"{r['activations_MiB']:.0f} |"
         for r in comp
     ]
     lines += [
         "",
-        "| device | variant | size | max abs Δ fused | labels equal | median ms | "
+        "| backbone | device | variant | size | max abs Δ fused | labels equal | median ms | "
         "p95 ms | host pre+post |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['device']} | {r['variant']} | {r['size']} | {r['max_abs_diff']} | "
+        f"| {r['backbone']} | {r['device']} | {r['variant']} | {r['size']} | "
+        f"{r['max_abs_diff']} | "
         f"{r['labels_equal_pct']:.2f} % | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | "
         f"{r['host_pre_post_ms']:.1f} ms = {r['host_pre_post_pct']:.1f} % |"
         for r in lat
@@ -198,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--machine", default=None, help="results folder name (default: derived)")
+    ap.add_argument(
+        "--checkpoints",
+        nargs="*",
+        default=[None],
+        help="checkpoints to time (default: the packaged default)",
+    )
     args = ap.parse_args(argv)
     logging.getLogger("mtvif_ros").setLevel(logging.ERROR)
     devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -207,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         else f"cpu-{os.cpu_count()}core-{platform.machine()}"
     )
     comp = complexity()
-    lat = [row for d in devices for row in latency(d, args.repeat, args.compile)]
+    lat = [
+        row
+        for ckpt in args.checkpoints
+        for d in devices
+        for row in latency(d, args.repeat, args.compile, ckpt)
+    ]
     text = markdown(machine, comp, lat)
     out = Path(args.out) / machine
     out.mkdir(parents=True, exist_ok=True)
