@@ -2,8 +2,13 @@
 
 Fusion (SeAFusion's formulation): intensity L1 to the pixel-wise maximum of the sources
 plus 10× an L1 between Sobel gradient magnitudes and the maximum source gradient, so the
-fused image keeps the brighter (hotter) target and the stronger edge of either source.
-Segmentation: OHEM cross-entropy, as in SeAFusion/BiSeNet.
+fused image keeps the brighter (hotter) target and the stronger edge of either source. It
+is averaged over the samples that have a real IR image (a visible-only sample has nothing
+to fuse). Segmentation: OHEM cross-entropy on pixel labels, as in SeAFusion/BiSeNet (for
+labels that name only car/person/bike, such as CamVid's, a variant that does not call
+everything else background); for pairs with object boxes only (boxes are not masks),
+BoxInst's projection term inside each box and, outside every box of a box class, a term
+against that class.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mtvif_ros.classes import IGNORE_INDEX
+from mtvif_ros.data.boxes import BOX_CLASSES
 from mtvif_ros.model.blocks import SobelMagnitude
 
 
@@ -27,6 +33,11 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 def ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of N×1×H×W images in [0, 1] (Gaussian 11×11, σ=1.5, 'same' padding)."""
+    return ssim_map(a, b, window).mean()
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """The SSIM of every pixel (N×1×H×W), so a per-sample mean can be taken."""
     c1, c2 = 0.01**2, 0.03**2
     pad = window.shape[-1] // 2
     mu_a, mu_b = F.conv2d(a, window, padding=pad), F.conv2d(b, window, padding=pad)
@@ -35,7 +46,21 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor
     cov = F.conv2d(a * b, window, padding=pad) - mu_a * mu_b
     num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
     den = (mu_a**2 + mu_b**2 + c1) * (va + vb + c2)
-    return (num / den).mean()
+    return num / den
+
+
+def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of the values (per sample or per pixel) where ``mask`` holds, all when None; a
+    differentiable zero where none does, so such a batch still back-propagates."""
+    if mask is None:
+        return per_sample.mean()
+    mask = mask.to(per_sample.dtype)
+    return (per_sample * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def _per_sample_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference per sample, in float32 (as F.l1_loss under autocast)."""
+    return (a.float() - b.float()).abs().flatten(1).mean(1)
 
 
 class FusionLoss(nn.Module):
@@ -49,20 +74,26 @@ class FusionLoss(nn.Module):
         self.register_buffer("window", _gaussian_window(), persistent=False)
 
     def forward(
-        self, fused: torch.Tensor, vis_y: torch.Tensor, ir: torch.Tensor
+        self,
+        fused: torch.Tensor,
+        vis_y: torch.Tensor,
+        ir: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """Each term averaged over the samples where ``mask`` (N bools: the IR is real)
+        holds, all samples when None."""
         fused = fused.float()
-        intensity = F.l1_loss(fused, torch.maximum(vis_y, ir))
+        intensity = _per_sample_l1(fused, torch.maximum(vis_y, ir))
         grad_target = torch.maximum(self.sobel(vis_y), self.sobel(ir))
-        gradient = F.l1_loss(self.sobel(fused), grad_target)
-        total = intensity + self.gradient_weight * gradient
+        gradient = _per_sample_l1(self.sobel(fused), grad_target)
         out = {"intensity": intensity, "gradient": gradient}
+        total = intensity + self.gradient_weight * gradient
         if self.ssim_weight > 0:
-            s = 0.5 * (ssim(fused, vis_y, self.window) + ssim(fused, ir, self.window))
-            out["ssim"] = 1 - s
+            s = ssim_map(fused, vis_y, self.window) + ssim_map(fused, ir, self.window)
+            out["ssim"] = 1 - 0.5 * s.flatten(1).mean(1)
             total = total + self.ssim_weight * out["ssim"]
         out["fusion"] = total
-        return out
+        return {k: masked_mean(v, mask) for k, v in out.items()}
 
 
 class OhemCrossEntropy(nn.Module):
@@ -82,8 +113,15 @@ class OhemCrossEntropy(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pixel = F.cross_entropy(
             logits.float(), target, ignore_index=self.ignore_index, reduction="none"
-        ).flatten()
-        valid = target.flatten() != self.ignore_index
+        )
+        return self.hardest_mean(logits, pixel, target != self.ignore_index)
+
+    def hardest_mean(
+        self, logits: torch.Tensor, pixel: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean of the hard ones among the ``valid`` pixel losses (zero, with a gradient
+        path through ``logits``, when none is valid)."""
+        pixel, valid = pixel.flatten(), valid.flatten()
         n_valid = int(valid.sum())
         if n_valid == 0:
             return logits.sum() * 0.0
@@ -93,6 +131,111 @@ class OhemCrossEntropy(nn.Module):
         if hard.numel() < n_min:
             hard = torch.topk(losses, n_min).values
         return hard.mean()
+
+
+class KnownClassesCrossEntropy(OhemCrossEntropy):
+    """OHEM cross-entropy for labels that name some classes only (CamVid: car, person,
+    bike). A pixel of a known class is that class (cross-entropy); any other labelled
+    pixel is *one of the other classes*, −log Σ_{c ∉ known} p_c, not class 0 in
+    particular: CamVid labels no curb, bump or cone as such, so it must not teach that
+    they are background."""
+
+    def __init__(
+        self,
+        known: tuple[int, ...] = BOX_CLASSES,
+        thresh: float = 0.7,
+        min_kept_ratio: float = 1 / 16,
+        ignore_index: int = IGNORE_INDEX,
+    ) -> None:
+        super().__init__(thresh, min_kept_ratio, ignore_index)
+        self.known = known
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        ce = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction="none")
+        other = [c for c in range(logits.shape[1]) if c not in self.known]
+        not_known = torch.logsumexp(logits, 1) - torch.logsumexp(logits[:, other], 1)
+        is_known = torch.isin(target, torch.tensor(self.known, device=target.device))
+        pixel = torch.where(is_known, ce, not_known)
+        return self.hardest_mean(logits, pixel, target != self.ignore_index)
+
+
+BoxMasks = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def box_masks(boxes: torch.Tensor, height: int, width: int) -> BoxMasks:
+    """(sample index M, class M, rows M×H, columns M×W) of the boxes of an N×K×5 tensor
+    (``cls x0 y0 x1 y1`` in pixels, cls −1 for padding) that cover at least one pixel
+    centre; a box covers the pixels whose centres lie inside it."""
+    n, k = torch.nonzero(boxes[..., 0] >= 0, as_tuple=True)
+    b = boxes[n, k].float()
+    x0, y0, x1, y1 = (v[:, None] for v in (b[:, 1:] - 0.5).ceil().unbind(1))
+    ys = torch.arange(height, device=boxes.device)[None]
+    xs = torch.arange(width, device=boxes.device)[None]
+    rows, cols = (ys >= y0) & (ys < y1), (xs >= x0) & (xs < x1)
+    keep = rows.any(1) & cols.any(1)
+    return n[keep], b[keep, 0].long(), rows[keep], cols[keep]
+
+
+def _dice(x: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """BoxInst's dice loss along the last dimension."""
+    inter = (x * target).sum(-1)
+    return 1.0 - 2.0 * inter / ((x * x).sum(-1) + (target * target).sum(-1) + eps)
+
+
+class BoxProjectionLoss(nn.Module):
+    """BoxInst's projection term, per box of class c, on the softmax probability of c.
+
+    Inside the box, the maximum over its rows of p_c in each of its columns (the
+    prediction's projection on the x axis) must match the box's projection, all ones; the
+    same along the y axis; dice on each projection, the two summed, averaged over boxes.
+    Any shape that touches every row and column of its box scores ≈ 0, the box painted
+    full as well as a person's silhouette: boxes are not masks. What lies outside the box
+    is the negative term's business (another box of the class may cover it).
+    """
+
+    def forward(self, logits: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        n, cls, rows, cols = box_masks(boxes, *logits.shape[-2:])
+        if n.numel() == 0:
+            return logits.sum() * 0.0
+        probs = logits.float().softmax(1)[n, cls]  # M×H×W
+        inside = probs * (rows[:, :, None] & cols[:, None, :])
+        proj_x, proj_y = inside.amax(1), inside.amax(2)
+        loss = _dice(proj_x, cols.float()) + _dice(proj_y, rows.float())
+        return loss.mean()
+
+
+class BoxNegativeLoss(nn.Module):
+    """No class c outside every box of class c: mean −log(1 − p_c) over those pixels, for
+    c in ``classes`` (car, person, bike), on the images with box supervision only (an
+    image without boxes says nothing about where its objects are)."""
+
+    def __init__(self, classes: tuple[int, ...] = BOX_CLASSES) -> None:
+        super().__init__()
+        self.classes = classes
+
+    def forward(
+        self, logits: torch.Tensor, boxes: torch.Tensor, supervised: torch.Tensor
+    ) -> torch.Tensor:
+        logits = logits.float()
+        nb, nc, h, w = logits.shape
+        covered = logits.new_zeros(nb, len(self.classes), h, w)
+        slot = torch.full((nc,), -1, dtype=torch.long, device=logits.device)
+        slot[list(self.classes)] = torch.arange(len(self.classes), device=logits.device)
+        n, cls, rows, cols = box_masks(boxes, h, w)
+        j = slot[cls]
+        ok = j >= 0
+        inside = (rows[:, :, None] & cols[:, None, :])[ok].float()
+        covered.index_put_((n[ok], j[ok]), inside, accumulate=True)
+        log_all = torch.logsumexp(logits, 1)
+        nll = [log_all - torch.logsumexp(_without(logits, c), 1) for c in self.classes]
+        outside = (covered == 0) & supervised.bool()[:, None, None, None]
+        return masked_mean(torch.stack(nll, 1).flatten(), outside.flatten())
+
+
+def _without(logits: torch.Tensor, c: int) -> torch.Tensor:
+    """The logits of every class but ``c``."""
+    return torch.cat((logits[:, :c], logits[:, c + 1 :]), 1)
 
 
 def seg_weight(step: int, beta2: float, warmup_steps: int, ramp_steps: int) -> float:

@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mtvif_ros.metrics import FUSION_KEYS, ConfusionMatrix, fusion_metrics
+from mtvif_ros.data.boxes import Box
+from mtvif_ros.metrics import FUSION_KEYS, BoxScores, ConfusionMatrix, box_table, fusion_metrics
 from mtvif_ros.metrics import fusion as fm
+from mtvif_ros.metrics.boxes import day_or_night
 from mtvif_ros.metrics.segmentation import iou_table_header, iou_table_row
 
 RNG = np.random.default_rng(11)
@@ -215,3 +217,94 @@ def test_iou_table_layout() -> None:
     assert header.startswith("| method | Unl | Car | Per | Bik | Cur | CS | GD | CC | Bu | mIoU |")
     row = iou_table_row("m", cm)
     assert row.startswith("| m | 100.0 | 50.0 | 0.0 | - |")
+
+
+def test_day_or_night_from_the_msrs_name_suffix() -> None:
+    assert day_or_night("00055D") == "day" and day_or_night("msrs/00004N") == "night"
+    assert day_or_night("msrs\\00881N") == "night"
+    for other in ("FLIR_00006", "01", "camvid/0001TP_006690", "RUN", "msrs/00004N/x"):
+        assert day_or_night(other) is None
+
+
+def test_box_recall_counts_tall_boxes_at_the_coverage_threshold() -> None:
+    pred = np.zeros((40, 40), np.uint8)
+    tall_found = Box(2, 0, 0, 10, 20)  # 200 px, 50 painted: exactly 25 % → found
+    tall_missed = Box(2, 20, 0, 30, 20)  # 200 px, 49 painted: < 25 % → missed
+    short = Box(2, 0, 25, 10, 35)  # 10 px tall: left out of recall even when all painted
+    pred[0:5, 0:10] = 2
+    pred[0:7, 20:27] = 2
+    pred[25:35, 0:10] = 2
+    s = BoxScores()
+    s.update(pred, [[tall_found, tall_missed, short]], "msrs/00001D")
+    person = s.counts["all"][2]
+    assert (person.boxes, person.found) == (2, 1) and person.recall == 0.5
+    # every painted pixel lies in a person box (the short one counts for precision)
+    assert (person.predicted, person.inside) == (50 + 49 + 100, 199) and person.precision == 1
+    assert s.counts["day"][2] == person and s.counts["night"][2].boxes == 0
+    assert s.images == {"all": 1, "day": 1, "night": 0}
+    assert math.isnan(s.counts["all"][1].recall) and math.isnan(s.counts["all"][1].precision)
+    lower = BoxScores(min_height=10, coverage=0.2)  # the short box now counts, 49 px too
+    lower.update(pred, [[tall_found, tall_missed, short]], "00001D")
+    assert (lower.counts["all"][2].boxes, lower.counts["all"][2].found) == (3, 3)
+
+
+def test_box_precision_is_hurt_by_pixels_outside_boxes_not_by_painting_a_box() -> None:
+    box = Box(1, 4, 4, 24, 20)  # car, 20×16 = 320 px, exactly 16 px tall
+    whole = np.zeros((32, 32), np.uint8)
+    whole[4:20, 4:24] = 1
+    s = BoxScores()
+    s.update(whole, [[box]], "msrs/00002N")
+    car = s.counts["night"][1]
+    assert (car.boxes, car.found, car.predicted, car.inside) == (1, 1, 320, 320)
+    assert car.precision == 1.0
+    outside = whole.copy()
+    outside[25:30, 0:16] = 1  # 80 car pixels where no car box is
+    s.update(outside, [[box]], "FLIR_00006")  # not an MSRS name: overall only
+    assert s.counts["night"][1] == car and s.images == {"all": 2, "day": 0, "night": 1}
+    total = s.counts["all"][1]
+    assert (total.predicted, total.inside) == (320 + 400, 640)  # pooled over images
+    assert total.precision == pytest.approx(640 / 720) and total.recall == 1.0
+    wrong_class = np.where(whole == 1, 2, 0).astype(np.uint8)  # a person painted on a car
+    s.update(wrong_class, [[box]], "00003D")
+    assert s.counts["day"][1].found == 0 and s.counts["day"][2].precision == 0.0
+
+
+def test_box_recall_uses_the_first_variant_precision_the_union() -> None:
+    infrared = [Box(2, 0, 0, 8, 20)]
+    visible = [Box(2, 0, 0, 8, 20), Box(2, 20, 0, 28, 20)]  # one more person, drawn on VIS
+    pred = np.zeros((20, 30), np.uint8)
+    pred[:, 0:8] = 2
+    pred[:, 20:28] = 2
+    s = BoxScores()
+    s.update(pred, [infrared, visible], "00010D")
+    person = s.counts["all"][2]
+    assert (person.boxes, person.found) == (1, 1)  # the same person is not counted twice
+    assert (person.predicted, person.inside) == (320, 320)
+    only_infrared = BoxScores()
+    only_infrared.update(pred, [infrared], "00010D")
+    assert only_infrared.counts["all"][2].precision == 0.5
+    with pytest.raises(ValueError, match="box variant"):
+        s.update(pred, [], "00010D")
+    with pytest.raises(ValueError, match="H×W"):
+        s.update(pred[..., None], [infrared], "00010D")
+    assert s.scores()["day"][2] == {
+        "recall": 1.0,
+        "precision": 1.0,
+        "boxes": 1,
+        "found": 1,
+        "predicted": 320,
+        "inside": 320,
+    }
+
+
+def test_box_table_layout() -> None:
+    s = BoxScores()
+    pred = np.zeros((20, 20), np.uint8)
+    pred[0:20, 0:5] = 2
+    s.update(pred, [[Box(2, 0, 0, 10, 20), Box(2, 10, 0, 20, 20)]], "00001N")
+    lines = box_table({"net": s})
+    assert lines[0].startswith("| method | class | recall all | recall day | recall night |")
+    assert lines[1] == "|---|---|" + "---:|" * 6
+    assert lines[2] == "| net | car | - | - | - | - | - | - |"
+    assert lines[3] == "| net | person | 50.0 (1/2) | - | 50.0 (1/2) | 100.0 | - | 100.0 |"
+    assert len(lines) == 5 and lines[4].startswith("| net | bike |")

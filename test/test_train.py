@@ -219,6 +219,17 @@ def test_unknown_setting_in_yaml_is_refused(tmp_path: Path) -> None:
         (["--steps", "4", "--cascade-fusion-steps", "4"], "cascade_fusion_steps"),
         (["--synthetic-size", "64"], "synthetic_size"),
         (["--model", '{"num_classes": 0}'], "model"),
+        (["--ir-dropout", "1.5"], "ir_dropout"),
+        (["--camvid", "/nonexistent/camvid"], "camvid"),
+        (["--camvid-split", "test"], "camvid_split"),  # CamVid test stays for evaluation
+        (["--msrs-boxes", "boxes"], "msrs_boxes"),  # boxes need a manifest
+        (["--scale", "2", "1"], "scale"),
+        (["--scale", "0.5"], "scale"),
+        (["--box-weight", "-1"], "box_weight"),
+        (["--box-negative-weight", "nan"], "box_negative_weight"),
+        (["--camvid-weight", "-0.5"], "camvid_weight"),
+        (["--camvid-repeat", "0"], "camvid_repeat"),
+        (["--box-repeat", "0"], "box_repeat"),
     ],
 )
 def test_validate_names_the_refused_setting(flags: list[str], field: str) -> None:
@@ -233,6 +244,10 @@ def test_validate_refuses_wrong_types_and_non_finite_values() -> None:
         TrainConfig(beta1=float("nan")).validate()
     with pytest.raises(TrainConfigError, match=r"^data_sets .*list"):
         TrainConfig(data_sets="roadscene").validate()  # type: ignore[arg-type]
+    with pytest.raises(TrainConfigError, match=r"^scale .*list"):
+        TrainConfig(scale=[1.0, "2"]).validate()  # type: ignore[list-item]
+    with pytest.raises(TrainConfigError, match=r"^exclude_misregistered .*bool"):
+        TrainConfig(exclude_misregistered="no").validate()  # type: ignore[arg-type]
 
 
 def test_cli_prints_one_error_line_and_returns_2(

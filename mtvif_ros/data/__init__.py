@@ -2,6 +2,7 @@
 
 from mtvif_ros.data.datasets import (
     Pair,
+    PairItem,
     PairList,
     SyntheticScenes,
     folder_pairs,
@@ -12,6 +13,7 @@ from mtvif_ros.data.sample_scene import SampleScene, make_scene, sample_scenes, 
 
 __all__ = [
     "Pair",
+    "PairItem",
     "PairList",
     "SampleScene",
     "SyntheticScenes",

@@ -11,10 +11,12 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from mtvif_ros.data.boxes import Box, read_yolo_boxes
 from mtvif_ros.data.sample_scene import make_scene
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -22,10 +24,17 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 @dataclass
 class Pair:
+    """One sample: ``ir`` is None for a visible-only scene (e.g. CamVid); ``labels`` are
+    pixel labels (MSRS ids, 255 ignored) and ``boxes`` object boxes, where known.
+    ``box_variants`` holds the boxes of each annotation variant read (e.g. drawn on the
+    infrared and on the visible image), in the order asked for; ``boxes`` is the first."""
+
     name: str
-    ir: np.ndarray
+    ir: np.ndarray | None
     vis: np.ndarray
     labels: np.ndarray | None = None
+    boxes: list[Box] | None = None
+    box_variants: list[list[Box]] | None = None  # every variant given; boxes is the first
 
 
 def read_ir(path: Path) -> np.ndarray:
@@ -46,20 +55,35 @@ def read_vis(path: Path) -> np.ndarray:
     return img
 
 
+class PairItem(NamedTuple):
+    """One pair's files. Boxes are parsed when the list is built (small text files), so
+    their problems are known up front and they travel with the item when lists are sliced
+    or joined; ``boxes`` holds one list per variant, or is None."""
+
+    name: str
+    ir: Path
+    vis: Path
+    labels: Path | None = None
+    boxes: tuple[list[Box], ...] | None = None
+
+
 @dataclass
 class PairList:
-    """A list of (name, ir path, vis path, labels path or None), read on access."""
+    """A list of ``PairItem`` (plain (name, ir, vis, labels) tuples work too), images read
+    on access."""
 
-    items: list[tuple[str, Path, Path, Path | None]]
+    items: list[PairItem]
     problems: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> Pair:
-        name, ir, vis, lab = self.items[i]
+        name, ir, vis, lab, boxes = PairItem(*self.items[i])
         labels = cv2.imread(str(lab), cv2.IMREAD_GRAYSCALE) if lab is not None else None
-        return Pair(name, read_ir(ir), read_vis(vis), labels)
+        variants = [list(v) for v in boxes] if boxes is not None else None
+        first = variants[0] if variants else None
+        return Pair(name, read_ir(ir), read_vis(vis), labels, first, variants)
 
 
 def _by_stem(folder: Path) -> dict[str, Path]:
@@ -78,7 +102,7 @@ def _pair_folders(ir_dir: Path, vis_dir: Path, lab_dir: Path | None) -> PairList
         f"{n}: visible image without an IR partner in {ir_dir}" for n in viss if n not in irs
     ]
     names = sorted(set(irs) & set(viss))
-    return PairList([(n, irs[n], viss[n], labs.get(n)) for n in names], problems)
+    return PairList([PairItem(n, irs[n], viss[n], labs.get(n)) for n in names], problems)
 
 
 def folder_pairs(root: str | Path) -> PairList:
@@ -105,15 +129,21 @@ def manifest_pairs(
     sets: Sequence[str] | None = None,
     split: str | None = None,
     labels_dir: str | None = None,
+    boxes_dirs: Sequence[str] = (),
 ) -> PairList:
     """Rows of a manifest CSV (``set,name,ir_path,vi_path,...,split``), paths relative to it.
 
     ``labels_dir`` (relative to each set's folder, e.g. ``teacher_labels``) attaches
-    label images named like the pair when they exist.
+    label images named like the pair when they exist. ``boxes_dirs`` (e.g. ``boxes``,
+    ``boxes_visible``) attach the YOLO boxes of ``<set>/<dir>/<name>.txt``, one variant per
+    folder in the order given, in pixels of the row's ``width``×``height``. A pair lacking
+    one of the files gets no boxes (a missing file is not "no objects"); that, a set
+    without the folder and unreadable lines are listed in ``problems``.
     """
     manifest = Path(manifest)
     root = manifest.parent
     items, problems = [], []
+    seen_missing_dirs: set[Path] = set()
     with open(manifest, newline="") as f:
         for row in csv.DictReader(f):
             if (sets and row["set"] not in sets) or (split and row.get("split") != split):
@@ -127,8 +157,49 @@ def manifest_pairs(
             if labels_dir:
                 cand = root / row["set"] / labels_dir / f"{row['name']}.png"
                 lab = cand if cand.is_file() else None
-            items.append((f"{row['set']}/{row['name']}", ir, vis, lab))
+            boxes = None
+            if boxes_dirs:
+                boxes = _row_boxes(root, row, vis, boxes_dirs, problems, seen_missing_dirs)
+            items.append(PairItem(f"{row['set']}/{row['name']}", ir, vis, lab, boxes))
     return PairList(items, problems)
+
+
+def _row_boxes(
+    root: Path,
+    row: dict[str, str],
+    vis: Path,
+    boxes_dirs: Sequence[str],
+    problems: list[str],
+    missing_dirs: set[Path],
+) -> tuple[list[Box], ...] | None:
+    """The box variants of one manifest row, or None when a file is missing; problems
+    are appended (a set's missing folder once)."""
+    width, height = _row_size(row, vis)
+    variants = []
+    for d in boxes_dirs:
+        folder = root / row["set"] / d
+        path = folder / f"{row['name']}.txt"
+        if not folder.is_dir():
+            if folder not in missing_dirs:
+                missing_dirs.add(folder)
+                problems.append(f"{row['set']}: no box folder {folder}; its pairs have no boxes")
+            return None
+        if not path.is_file():
+            problems.append(f"{row['set']}/{row['name']}: no box file {path}; pair has no boxes")
+            return None
+        boxes, bad = read_yolo_boxes(path, width, height)
+        problems += bad
+        variants.append(boxes)
+    return tuple(variants)
+
+
+def _row_size(row: dict[str, str], vis: Path) -> tuple[int, int]:
+    """(width, height) from the manifest's columns, else read from the visible image."""
+    try:
+        return int(row["width"]), int(row["height"])
+    except (KeyError, TypeError, ValueError):
+        h, w = read_vis(vis).shape[:2]
+        return w, h
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Evaluation metrics (pure numpy/OpenCV): fusion metrics and segmentation IoU."""
+"""Evaluation metrics (pure numpy/OpenCV): fusion metrics, segmentation IoU, box scores."""
 
+from mtvif_ros.metrics.boxes import BoxScores, box_table
 from mtvif_ros.metrics.fusion import KEYS as FUSION_KEYS
 from mtvif_ros.metrics.fusion import fusion_metrics
 from mtvif_ros.metrics.segmentation import (
@@ -12,7 +13,9 @@ from mtvif_ros.metrics.segmentation import (
 __all__ = [
     "FUSION_KEYS",
     "MSRS_SHORT",
+    "BoxScores",
     "ConfusionMatrix",
+    "box_table",
     "fusion_metrics",
     "iou_table_header",
     "iou_table_row",

@@ -3,13 +3,18 @@
     mtvif-eval --manifest ../shared/data/manifest.csv --sets msrs --out eval/msrs
     mtvif-eval --manifest ../shared/data/manifest.csv --sets msrs --labels-dir teacher_labels \
         --out eval/msrs_agreement        # scored as AGREEMENT with a teacher, not accuracy
+    mtvif-eval --manifest ../shared/data/manifest.csv --sets msrs --split test \
+        --boxes boxes boxes_visible --out eval/msrs_boxes   # + box recall/pixel precision
     mtvif-eval --msrs /data/MSRS --split test --out eval/msrs_full   # with real labels
+    mtvif-eval --camvid ../shared/data/camvid --split test --out eval/camvid  # visible only
     mtvif-eval --folder my_pairs/ --out eval/mine       # ir/ vi/ [labels/] by file name
     mtvif-eval --sample 8 --out eval/sample             # the built-in labelled scenes
 
 Writes OUT/metrics.csv (per pair and method), OUT/report.md (mean ± std per method; IoU
-table where labels exist), OUT/fused/<method>/*.png, OUT/labels/<method>/*.png,
-OUT/grid.png (IR | VIS | each method [| labels]) and OUT/bars.png.
+table where labels exist; object-box table with --boxes), OUT/fused/<method>/*.png,
+OUT/labels/<method>/*.png, OUT/grid.png (IR | VIS | each method [| labels]) and
+OUT/bars.png. CamVid has no IR: its report has the networks' car/person/bike IoU and
+pixel accuracy, no fusion metrics and no classical baselines.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from mtvif_ros.data import SyntheticScenes, folder_pairs, manifest_pairs, msrs_pairs
+from mtvif_ros.data.boxes import BOX_CLASSES
+from mtvif_ros.data.camvid import CamVid
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.evaluate import CLASSICAL, Method, evaluate, write_outputs
 from mtvif_ros.host_memory import keep_freed_memory
@@ -36,25 +43,33 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
 
+    _check_arguments(ap, args)
+    try:
+        source = _dataset(args)
+    except FileNotFoundError as exc:
+        return _error(str(exc))
+    data = _Limited(source.data, args.limit) if args.limit else source.data
+    if len(data) == 0:
+        return _error(f"no pairs found in {source.title}")
+    try:
+        methods = _methods(args, source.visible_only)
+    except (CheckpointError, ValueError) as exc:
+        return _error(str(exc))
+    _run(args, data, methods, source)
+    return 0
+
+
+def _check_arguments(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (exit 2 via argparse) unknown methods and options of another source."""
     unknown = sorted(set(args.methods) - set(DEFAULT_METHODS))
     if unknown:
         ap.error(
             f"unknown method(s) {', '.join(unknown)}; choose from {' '.join(DEFAULT_METHODS)}"
         )
-    try:
-        data, title, agreement = _dataset(args)
-    except FileNotFoundError as exc:
-        return _error(str(exc))
-    if args.limit:
-        data = _Limited(data, args.limit)
-    if len(data) == 0:
-        return _error(f"no pairs found in {title}")
-    try:
-        methods = _methods(args)
-    except (CheckpointError, ValueError) as exc:
-        return _error(str(exc))
-    _run(args, data, methods, f"Evaluation on {title}", agreement)
-    return 0
+    if args.boxes and not args.manifest:
+        ap.error("--boxes needs --manifest (box files live in <set>/<dir>/ beside the images)")
+    if not 0.0 < args.box_coverage <= 1.0:
+        ap.error("--box-coverage must be in (0, 1]")
 
 
 def _error(message: str) -> int:
@@ -108,8 +123,14 @@ def _add_data_arguments(ap: argparse.ArgumentParser) -> None:
     src.add_argument("--msrs", help="MSRS release root ({train,test}/{ir,vi,Segmentation_labels})")
     src.add_argument("--folder", help="folder with ir/, vi/ and optional labels/")
     src.add_argument("--sample", type=int, help="N built-in labelled sample scenes")
+    src.add_argument(
+        "--camvid",
+        help="CamVid folder or its index.csv: visible-only scenes with car/person/bike labels",
+    )
     ap.add_argument("--sets", nargs="*", default=None, help="manifest sets (default: all)")
-    ap.add_argument("--split", default=None, help="manifest split / MSRS split (test)")
+    ap.add_argument(
+        "--split", default=None, help="manifest split / MSRS or CamVid split (default test)"
+    )
     ap.add_argument(
         "--labels-dir",
         default=None,
@@ -120,28 +141,74 @@ def _add_data_arguments(ap: argparse.ArgumentParser) -> None:
         action="store_true",
         help="manifest labels are ground truth (default: scored as agreement)",
     )
+    _add_box_arguments(ap)
 
 
-def _dataset(args: argparse.Namespace) -> tuple[Any, str, bool]:
-    """(pairs, title, agreement) of the chosen source; ``agreement`` is True when the labels
-    are another segmenter's predictions. FileNotFoundError names a missing source."""
+def _add_box_arguments(ap: argparse.ArgumentParser) -> None:
+    """Object boxes as weak real labels: folders and the recall rule."""
+    ap.add_argument(
+        "--boxes",
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="manifest only: YOLO box folders inside each set (e.g. boxes boxes_visible); "
+        "box recall over the first, pixel precision against the union",
+    )
+    ap.add_argument(
+        "--box-coverage",
+        type=float,
+        default=0.25,
+        help="share of a box's pixels that must carry its class for the box to count as "
+        "found (default 0.25)",
+    )
+    ap.add_argument(
+        "--box-min-height",
+        type=float,
+        default=16.0,
+        help="boxes shorter than this (px) are left out of recall (default 16)",
+    )
+
+
+class _Source(NamedTuple):
+    """The chosen data and how to report it: ``agreement`` when the labels are another
+    segmenter's predictions; ``visible_only`` for scenes without IR (CamVid)."""
+
+    data: Any
+    title: str
+    agreement: bool = False
+    visible_only: bool = False
+
+
+def _dataset(args: argparse.Namespace) -> _Source:
+    """The chosen source; FileNotFoundError names a missing one."""
     if args.manifest:
-        data = manifest_pairs(args.manifest, args.sets, args.split, args.labels_dir)
+        data = manifest_pairs(
+            args.manifest, args.sets, args.split, args.labels_dir, args.boxes or ()
+        )
         agreement = bool(args.labels_dir) and not args.ground_truth
-        return data, f"{args.manifest} {' '.join(args.sets or ['all sets'])}", agreement
+        return _Source(data, f"{args.manifest} {' '.join(args.sets or ['all sets'])}", agreement)
     if args.msrs:
-        return msrs_pairs(args.msrs, args.split or "test"), f"MSRS {args.split or 'test'}", False
+        return _Source(msrs_pairs(args.msrs, args.split or "test"), f"MSRS {args.split or 'test'}")
     if args.folder:
-        return folder_pairs(args.folder), args.folder, False
+        return _Source(folder_pairs(args.folder), args.folder)
+    if args.camvid:
+        split = args.split or "test"
+        return _Source(CamVid(args.camvid, split), f"CamVid {split} (visible only)", False, True)
     data = SyntheticScenes(args.sample, 240, 320, seed=50_000)  # disjoint from training
-    return data, f"{args.sample} built-in sample scenes", False
+    return _Source(data, f"{args.sample} built-in sample scenes")
 
 
-def _methods(args: argparse.Namespace) -> list[Method]:
+def _methods(args: argparse.Namespace, visible_only: bool = False) -> list[Method]:
     """The requested methods in order; networks load their checkpoints here, so a bad one
-    raises CheckpointError before any pair is evaluated. The cascade needs its checkpoint."""
+    raises CheckpointError before any pair is evaluated. The cascade needs its checkpoint;
+    classical baselines need IR, so a visible-only source skips them."""
     methods = []
+    skipped = [n for n in args.methods if n not in ("multitaskvif", "cascade") and visible_only]
+    if skipped:
+        print(f"note: visible-only data; classical baselines skipped ({' '.join(skipped)})")
     for name in args.methods:
+        if name in skipped:
+            continue
         if name not in ("multitaskvif", "cascade"):
             methods.append(Method(name))
         elif name == "cascade" and not args.cascade_checkpoint:
@@ -149,16 +216,32 @@ def _methods(args: argparse.Namespace) -> list[Method]:
         else:
             checkpoint = args.checkpoint if name == "multitaskvif" else args.cascade_checkpoint
             methods.append(Method(name, FusionEngine(checkpoint, args.device, size=args.size)))
+    if visible_only and not methods:
+        raise ValueError("visible-only data needs a network method (multitaskvif or cascade)")
     return methods
 
 
-def _run(
-    args: argparse.Namespace, data: Any, methods: list[Method], title: str, agreement: bool
-) -> None:
+def _run(args: argparse.Namespace, data: Any, methods: list[Method], source: _Source) -> None:
     """Evaluate, write the outputs and print the report and where it went."""
-    result = evaluate(data, methods, args.out, args.grid, not args.no_images, not args.no_progress)
-    print(write_outputs(result, args.out, title, agreement, len(data)))
-    print(f"wrote {args.out}/report.md, metrics.csv, grid.png, bars.png")
+    result = evaluate(
+        data,
+        methods,
+        args.out,
+        args.grid,
+        not args.no_images,
+        not args.no_progress,
+        box_coverage=args.box_coverage,
+        box_min_height=args.box_min_height,
+    )
+    iou_classes = BOX_CLASSES if source.visible_only else None
+    title = f"Evaluation on {source.title}"
+    print(
+        write_outputs(
+            result, args.out, title, source.agreement, len(data), iou_classes, args.boxes or ()
+        )
+    )
+    plots = "grid.png" if source.visible_only else "grid.png, bars.png"
+    print(f"wrote {args.out}/report.md, metrics.csv, {plots}")
 
 
 class _Limited:

@@ -35,7 +35,8 @@ class RunInfo:
 
     cfg: TrainConfig
     command: str
-    n_samples: int  # training samples per epoch, real and synthetic
+    n_samples: int  # training samples per epoch, of every source
+    data: dict[str, Any]  # what it was trained on: sources.data_summary
 
 
 class Checkpointer:
@@ -56,20 +57,16 @@ class Checkpointer:
     def meta(self, step: int) -> dict[str, Any]:
         """Checkpoint metadata: steps, command, settings and the data trained on."""
         cfg = self.info.cfg
-        real = [str(p) for p in ([cfg.data_manifest] if cfg.data_manifest else [])]
+        description = f"{cfg.architecture} trained {step} steps by mtvif-train"
+        if "camvid" in self.info.data:
+            description += "; trained on CamVid too: research use only (see data.camvid)"
         return {
             "trained": True,
-            "description": f"{cfg.architecture} trained {step} steps by mtvif-train",
+            "description": description,
             "steps": step,
             "command": self.info.command,
             "train_config": json.loads(json.dumps(dataclasses.asdict(cfg))),
-            "data": {
-                "real_pairs_fusion_loss_only": (self.info.n_samples - cfg.synthetic)
-                // max(1, cfg.real_repeat),
-                "real_sources": real + list(cfg.data_folders),
-                "real_split": cfg.data_split,
-                "synthetic_labelled_scenes_per_epoch": cfg.synthetic,
-            },
+            "data": self.info.data,
         }
 
     def save(self, name: str, step: int) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
@@ -50,7 +51,59 @@ class TrainConfig:
         default_factory=lambda: [240, 320], metadata={"help": "H W of synthetic scenes"}
     )
     val_synthetic: int = field(default=16, metadata={"help": "synthetic validation scenes (mIoU)"})
+    msrs_boxes: str = field(
+        default="",
+        metadata={
+            "help": "box folder inside each manifest set (e.g. boxes: <set>/boxes/<name>.txt, "
+            "YOLO): training pairs with a box file get box supervision; empty: off"
+        },
+    )
+    exclude_misregistered: bool = field(
+        default=True,
+        metadata={
+            "help": "no box supervision for pairs flagged in alignment_check.csv next to "
+            "the manifest (their fusion loss stays)"
+        },
+    )
+    box_repeat: int = field(
+        default=1,
+        metadata={
+            "help": "times each box-supervised real pair appears per epoch "
+            "(instead of real_repeat)"
+        },
+    )
+    camvid: str = field(
+        default="",
+        metadata={
+            "help": "CamVid folder or its index.csv: visible-only street scenes with pixel "
+            "labels (research use only, see the data README); empty: off"
+        },
+    )
+    camvid_split: str = field(
+        default="train", metadata={"help": "CamVid split trained on (train | val; test is never)"}
+    )
+    camvid_repeat: int = field(
+        default=1, metadata={"help": "times each CamVid scene appears per epoch"}
+    )
+    val_camvid: int = field(
+        default=8,
+        metadata={
+            "help": "CamVid val scenes scored for car/person/bike IoU (with camvid, unless "
+            "camvid_split is val)"
+        },
+    )
+    ir_dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "probability that a real pair with segmentation supervision (boxes or "
+            "labels) gets MISSING_IR instead of its IR; its fusion loss is then off"
+        },
+    )
     crop: int = field(default=160, metadata={"help": "square random crop (px)"})
+    scale: list[float] = field(
+        default_factory=lambda: [1.0, 1.0],
+        metadata={"help": "low high: random (log-uniform) image scale before the crop"},
+    )
     batch_size: int = field(default=8, metadata={"help": "per process"})
     workers: int = field(default=2, metadata={"help": "data loader workers per process"})
     # model
@@ -62,13 +115,24 @@ class TrainConfig:
     # loss
     beta1: float = field(default=1.0, metadata={"help": "weight of the fusion loss"})
     beta2: float = field(
-        default=1.0, metadata={"help": "weight of the segmentation loss after the ramp"}
+        default=1.0,
+        metadata={"help": "weight of the segmentation loss (all its terms) after the ramp"},
     )
     seg_warmup_steps: int = field(default=200, metadata={"help": "steps with β2 = 0"})
     seg_ramp_steps: int = field(default=400, metadata={"help": "steps of the linear β2 ramp"})
     gradient_weight: float = field(default=10.0, metadata={"help": "weight of the gradient term"})
     ssim_weight: float = field(default=0.0, metadata={"help": "optional SSIM term weight"})
     ohem_thresh: float = field(default=0.7, metadata={"help": "OHEM probability threshold"})
+    camvid_weight: float = field(
+        default=1.0, metadata={"help": "weight of the CamVid pixel-label loss within L_seg"}
+    )
+    box_weight: float = field(
+        default=1.0, metadata={"help": "weight of the box projection loss within L_seg"}
+    )
+    box_negative_weight: float = field(
+        default=1.0,
+        metadata={"help": "weight within L_seg of the loss against box classes outside boxes"},
+    )
     cascade_fusion_steps: int = field(
         default=0, metadata={"help": "cascade stage 1 steps (0: half)"}
     )
@@ -111,6 +175,7 @@ class TrainConfig:
             _refuse("cascade_fusion_steps", self.cascade_fusion_steps, f"< steps ({self.steps})")
         if len(self.synthetic_size) != 2 or min(self.synthetic_size) < 8:
             _refuse("synthetic_size", self.synthetic_size, "two integers (H W) >= 8")
+        self._validate_sources()
         try:
             parse_device(self.device)
         except ValueError:
@@ -119,6 +184,19 @@ class TrainConfig:
             self.model_config()
         except (TypeError, ValueError) as exc:
             raise TrainConfigError(f"model (--model): {exc}") from None
+
+    def _validate_sources(self) -> None:
+        """The real-supervision settings: paths that exist, a scale range that is one."""
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1] <= 4:
+            _refuse("scale", self.scale, "two numbers (low high) with 0 < low <= high <= 4")
+        if self.msrs_boxes and not self.data_manifest:
+            _refuse("msrs_boxes", self.msrs_boxes, "empty unless data_manifest is set")
+        if self.msrs_boxes and Path(self.msrs_boxes).is_absolute():
+            _refuse("msrs_boxes", self.msrs_boxes, "a folder name inside each manifest set")
+        if self.camvid:
+            path = Path(self.camvid)
+            if not (path.is_file() or (path / "index.csv").is_file()):
+                _refuse("camvid", self.camvid, "a CamVid folder with index.csv, or the index")
 
     def model_config(self) -> ModelConfig:
         """The network to train: the ``model`` overrides with this run's architecture."""
@@ -147,13 +225,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "architecture": ("multitaskvif", "cascade"),
     "optimizer": ("adamw", "adam"),
     "amp": ("auto", "none", "bf16", "fp16"),
+    "camvid_split": ("train", "val"),
 }
 
-_AT_LEAST_ONE = ("steps", "batch_size", "log_every", "ckpt_every", "real_repeat")
+_AT_LEAST_ONE = (
+    "steps batch_size log_every ckpt_every real_repeat box_repeat camvid_repeat"
+).split()
 _AT_LEAST_ZERO = (
     "workers val_real val_synthetic synthetic warmup_steps seg_warmup_steps seg_ramp_steps "
     "cascade_fusion_steps stop_after val_every seed beta1 beta2 weight_decay grad_clip "
-    "gradient_weight ssim_weight"
+    "gradient_weight ssim_weight val_camvid camvid_weight box_weight box_negative_weight"
 ).split()
 BOUNDS: dict[str, Bound] = {
     **{name: Bound(1) for name in _AT_LEAST_ONE},
@@ -162,6 +243,7 @@ BOUNDS: dict[str, Bound] = {
     "lr": Bound(0, open_low=True),
     "min_lr_ratio": Bound(0, 1),
     "ohem_thresh": Bound(0, 1, open_low=True),
+    "ir_dropout": Bound(0, 1),
 }
 
 
@@ -176,6 +258,8 @@ def _check_type(name: str, kind: str, value: Any) -> None:
         "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
         "list[int]": isinstance(value, list)
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+        "list[float]": isinstance(value, list)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
         "dict[str, Any]": isinstance(value, dict),
     }[kind]
     if not ok:
@@ -218,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help=helptext,
             )
         elif isinstance(default, list):
-            kind = int if default and isinstance(default[0], int) else str
+            kind = type(default[0]) if default else str
             p.add_argument(flag, dest=f.name, nargs="*", type=kind, default=None, help=helptext)
         elif isinstance(default, dict):
             p.add_argument(

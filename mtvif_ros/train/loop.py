@@ -18,8 +18,15 @@ from mtvif_ros.engine.device import resolve_device
 from mtvif_ros.model import build_model, load_checkpoint
 from mtvif_ros.train.checkpoints import Checkpointer, Optimisation, RunInfo
 from mtvif_ros.train.config import TrainConfig
-from mtvif_ros.train.data import BatchStream, real_sources, training_samples, validation_sources
-from mtvif_ros.train.objectives import Objective, build_objectives
+from mtvif_ros.train.data import BatchStream
+from mtvif_ros.train.objectives import Batch, Objective, build_objectives
+from mtvif_ros.train.sources import (
+    camvid_validation,
+    data_summary,
+    real_sources,
+    training_samples,
+    validation_sources,
+)
 from mtvif_ros.train.steplog import StepLogger
 from mtvif_ros.train.validation import Validator
 
@@ -122,10 +129,14 @@ class Trainer:
         self.stages = build_objectives(self.model, cfg, self.device, self.world)
         self.amp = amp_dtype(cfg.amp, self.device)
         self.opt = make_optimisation(self.model, cfg, self.amp)
-        info = RunInfo(cfg, command, len(self.data))
+        info = RunInfo(cfg, command, len(self.data), data_summary(cfg, self.data))
         self.checkpoints = Checkpointer(self.out, self.rank, self.model, self.mcfg, self.opt, info)
         self.validator = Validator(
-            validation_sources(cfg, val_real), cfg, self.device, self.checkpoints
+            validation_sources(cfg, val_real),
+            cfg,
+            self.device,
+            self.checkpoints,
+            camvid=camvid_validation(cfg) if self.rank == 0 else [],
         )
         self.logger = StepLogger(self.out, cfg, self.rank, self.world)
         self.memory = PeakMemory(self.device)
@@ -157,14 +168,11 @@ class Trainer:
         by the logger on log steps only, so the host never waits for the device between
         steps), weights and lr."""
         cfg, opt = self.cfg, self.opt
-        vis, ir, labels = (
-            batch[k].to(self.device, non_blocking=True) for k in ("vis_y", "ir", "labels")
-        )
         self.model.train()
         with torch.autocast(
             self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None
         ):
-            losses = self.objective(self.step)(vis, ir, labels, self.step)
+            losses = self.objective(self.step)(Batch.of(batch, self.device), self.step)
         opt.optimizer.zero_grad(set_to_none=True)
         opt.scaler.scale(losses["loss"]).backward()
         if cfg.grad_clip > 0:
