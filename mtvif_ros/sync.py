@@ -80,7 +80,7 @@ class ApproxTimePairer(Generic[T]):
         while len(mine) > self.queue_size:
             del mine[min(mine)]
             stats.unmatched[stream] += 1
-        if not other:
+        if stamp_ns not in mine or not other:  # evicted at once: older than a full queue
             return None
         best = min(other, key=lambda s: abs(s - stamp_ns))
         if abs(best - stamp_ns) >= self.slop_ns:

@@ -108,3 +108,15 @@ def test_set_slop_and_invalid_arguments() -> None:
 def test_stamp_ns() -> None:
     assert stamp_ns(3, 250) == 3_000_000_250
     assert split_ns(3_000_000_250) == (3, 250)
+
+
+def test_a_message_older_than_a_full_queue_is_dropped_not_paired() -> None:
+    """It is evicted as it arrives; pairing it would look up a message no longer kept
+    (this raised KeyError and ended the node)."""
+    p = make(queue=2, slop_ms=20)
+    assert p.add(IR, 100 * MS, "ir100") is None
+    assert p.add(IR, 200 * MS, "ir200") is None
+    assert p.add(VISIBLE, 50 * MS, "v50") is None
+    assert p.add(IR, 50 * MS, "ir50") is None  # older than both kept IR messages
+    assert p.stats.unmatched == [1, 0] and p.pending() == (2, 1)
+    assert p.add(VISIBLE, 105 * MS, "v105")[:2] == ("ir100", "v105")
