@@ -19,7 +19,12 @@ from mtvif_ros.model.hiaf import HIAF
 from mtvif_ros.model.mth import MultiTaskHead
 from mtvif_ros.model.multiscale import MultiScaleFusionEncoder
 from mtvif_ros.model.multitaskvif import MultiTaskVIF
-from mtvif_ros.model.weights import DEFAULT_CHECKPOINT, default_checkpoint_path
+from mtvif_ros.model.weights import (
+    DEFAULT_CHECKPOINT,
+    default_checkpoint_path,
+    packaged_checkpoints,
+    reference_checkpoint_path,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -42,7 +47,9 @@ __all__ = [
     "default_checkpoint_path",
     "load_checkpoint",
     "multitaskvif",
+    "packaged_checkpoints",
     "preset",
+    "reference_checkpoint_path",
     "register_backbone",
     "save_checkpoint",
 ]

@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mtvif_ros.data import sample_scenes
 from mtvif_ros.engine import FusionEngine, FusionResult
 from mtvif_ros.host_memory import keep_freed_memory
-from mtvif_ros.model import PRESETS, build_model, preset
+from mtvif_ros.model import PRESETS, build_model, packaged_checkpoints, preset
 
 
 class PeakLiveMemory(TorchDispatchMode):
@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--checkpoints",
         nargs="*",
-        default=[None],
-        help="checkpoints to time (default: the packaged default)",
+        default=None,
+        help="checkpoints to time (default: every packaged one, i.e. every backbone)",
     )
     args = ap.parse_args(argv)
     logging.getLogger("mtvif_ros").setLevel(logging.ERROR)
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     comp = complexity()
     lat = [
         row
-        for ckpt in args.checkpoints
+        for ckpt in args.checkpoints or packaged_checkpoints()
         for d in devices
         for row in latency(d, args.repeat, args.compile, ckpt)
     ]

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtvif_ros.model.weights import write_untrained_checkpoint
+from mtvif_ros.model import PRESETS
+from mtvif_ros.model.weights import DEFAULT_BACKBONE, write_untrained_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,11 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", help="output .pt file")
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the initialization")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.add_argument(
+        "--backbone",
+        default=DEFAULT_BACKBONE,
+        choices=tuple(PRESETS),
+        help=f"architecture: that backbone's trained configuration (default {DEFAULT_BACKBONE})",
+    )
     args = parser.parse_args(argv)
     if Path(args.path).exists() and not args.force:
         print(f"error: {args.path} exists; give --force to overwrite it", file=sys.stderr)
         return 2
-    write_untrained_checkpoint(args.path, args.seed)
+    write_untrained_checkpoint(args.path, args.seed, args.backbone)
     print(f"wrote untrained checkpoint {args.path}")
     return 0
 
