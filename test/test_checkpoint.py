@@ -45,11 +45,19 @@ def test_cascade_round_trip(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "c.pt").config.architecture == "cascade"
 
 
-def test_packaged_default_loads_and_is_marked_trained() -> None:
-    ckpt = load_checkpoint(default_checkpoint_path())
-    assert ckpt.config.num_classes == 9 and ckpt.config.backbone == "seafusion"
-    assert ckpt.trained and ckpt.meta["description"]
-    assert default_checkpoint_path().stat().st_size < 5 * 2**20
+def test_packaged_checkpoints_load_and_are_marked_trained() -> None:
+    """The robot default (multiscale) and the SeAFusion reference (the previous default)."""
+    from mtvif_ros.model import packaged_checkpoints, preset, reference_checkpoint_path
+
+    default, reference = packaged_checkpoints()
+    assert default == default_checkpoint_path() and reference == reference_checkpoint_path()
+    for path, backbone in ((default, "multiscale"), (reference, "seafusion")):
+        ckpt = load_checkpoint(path)
+        assert ckpt.config.num_classes == 9 and ckpt.config.backbone == backbone
+        assert ckpt.config == preset(backbone)
+        assert ckpt.trained and ckpt.meta["description"]
+        assert path.stat().st_size < 5 * 2**20
+    assert "research use" in load_checkpoint(default).meta["data"]["camvid"]["terms"]
 
 
 def _one_line(exc: pytest.ExceptionInfo, path: Path) -> str:

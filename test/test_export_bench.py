@@ -40,7 +40,7 @@ def test_onnx_carries_the_checkpoint_config(onnx_file: Path) -> None:
 
     meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
     cfg = json.loads(meta["mtvif_ros.config"])
-    assert cfg["num_classes"] == 9 and cfg["backbone"] == "seafusion"
+    assert cfg["num_classes"] == 9 and cfg["backbone"] == "multiscale"
 
 
 def test_export_cli(tmp_path: Path, capsys) -> None:
