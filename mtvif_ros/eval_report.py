@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,22 +42,29 @@ def summarize(rows: list[dict[str, Any]]) -> Summary:
     }
 
 
-def write_outputs(
-    result: EvalResult,
-    out: str | Path,
-    title: str,
-    agreement: bool,
-    n_pairs: int,
-    iou_classes: Sequence[int] | None = None,
-    box_sources: Sequence[str] = (),
-) -> str:
+@dataclass(frozen=True)
+class ReportSpec:
+    """What a report says about its data. ``agreement``: the labels are another model's
+    predictions (scored as agreement, never accuracy). ``iou_classes`` narrows the
+    segmentation section to those classes' IoU, their mean and pixel accuracy (labels with
+    only some MSRS classes, e.g. CamVid). ``box_sources`` names the box variants (recall
+    over the first)."""
+
+    title: str
+    n_pairs: int
+    agreement: bool = False
+    iou_classes: Sequence[int] | None = None
+    box_sources: Sequence[str] = ()
+
+
+def write_outputs(result: EvalResult, out: str | Path, spec: ReportSpec) -> str:
     """metrics.csv, report.md and bars.png (not without fusion metrics); returns the
-    Markdown report. ``iou_classes``/``box_sources``: see ``build_report``."""
+    Markdown report."""
     out = Path(out)
     write_csv(out / "metrics.csv", result.rows)
     summary = summarize(result.rows)
-    text = build_report(result, summary, title, agreement, n_pairs, iou_classes, box_sources)
-    write_report(out, text, summary, title)
+    text = build_report(result, summary, spec)
+    write_report(out, text, summary, spec.title)
     return text
 
 
@@ -73,20 +81,12 @@ def _visible_only(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and not any(TABLE_KEYS[0] in r for r in rows)
 
 
-def build_report(
-    result: EvalResult,
-    summary: Summary,
-    title: str,
-    agreement: bool,
-    n_pairs: int,
-    iou_classes: Sequence[int] | None = None,
-    box_sources: Sequence[str] = (),
-) -> str:
+def build_report(result: EvalResult, summary: Summary, spec: ReportSpec) -> str:
     """The Markdown report: fusion metrics table, segmentation tables, object boxes,
-    skipped inputs. ``iou_classes`` narrows the segmentation section to those classes'
-    IoU, their mean and pixel accuracy (labels with only some MSRS classes, e.g. CamVid);
-    ``box_sources`` names the box variants (recall over the first). Pure (writes nothing),
-    so the text can be checked or reused without a folder."""
+    skipped inputs. Pure (writes nothing), so the text can be checked or reused without a
+    folder."""
+    title, agreement, n_pairs = spec.title, spec.agreement, spec.n_pairs
+    iou_classes, box_sources = spec.iou_classes, spec.box_sources
     visible_only = _visible_only(result.rows)
     what = _count(n_pairs, "image") if visible_only else f"{n_pairs} pairs"
     lines = [f"# {title}", "", f"{what}, {result.seconds:.1f} s in total.", ""]

@@ -21,12 +21,12 @@ import numpy as np
 
 from mtvif_ros.baselines import FUSERS, fuse_classical
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.eval_report import TABLE_KEYS, build_report, summarize, write_outputs
+from mtvif_ros.eval_report import TABLE_KEYS, ReportSpec, build_report, summarize, write_outputs
 from mtvif_ros.imaging import normalize_ir
 from mtvif_ros.metrics import BoxScores, ConfusionMatrix, fusion_metrics
 
 __all__ = ["CLASSICAL", "TABLE_KEYS", "EvalResult", "Method", "build_report", "evaluate"]
-__all__ += ["ir_as_uint8", "summarize", "write_outputs"]
+__all__ += ["ReportSpec", "ir_as_uint8", "summarize", "write_outputs"]
 CLASSICAL = tuple(FUSERS)
 
 

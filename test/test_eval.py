@@ -12,7 +12,7 @@ import pytest
 from mtvif_ros.baselines import FUSERS, fuse_classical, laplacian_pyramid_fusion
 from mtvif_ros.data import Pair, PairList, folder_pairs, make_scene, manifest_pairs, msrs_pairs
 from mtvif_ros.data.boxes import Box
-from mtvif_ros.evaluate import CLASSICAL, Method, evaluate, write_outputs
+from mtvif_ros.evaluate import CLASSICAL, Method, ReportSpec, evaluate, write_outputs
 from mtvif_ros.model import ModelConfig, build_model, save_checkpoint
 from mtvif_ros.tools.eval import main as eval_main
 
@@ -289,7 +289,7 @@ def test_evaluate_runs_visible_only_pairs_with_networks_only(engine, tmp_path: P
         "maximum: not run on visible-only pairs (a classical fusion needs IR)"
     ]
     assert result.boxes["multitaskvif"].images["all"] == 1  # boxes alone (no variants) work
-    text = write_outputs(result, tmp_path, "t", False, 1)
+    text = write_outputs(result, tmp_path, ReportSpec("t", 1))
     assert "| multitaskvif | " in text and "## Segmentation: IoU (%) against ground-truth" in text
     assert "## Objects" in text and "the first box variant" in text
 

@@ -28,7 +28,7 @@ from mtvif_ros.data import SyntheticScenes, folder_pairs, manifest_pairs, msrs_p
 from mtvif_ros.data.boxes import BOX_CLASSES
 from mtvif_ros.data.camvid import CamVid
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.evaluate import CLASSICAL, Method, evaluate, write_outputs
+from mtvif_ros.evaluate import CLASSICAL, Method, ReportSpec, evaluate, write_outputs
 from mtvif_ros.host_memory import keep_freed_memory
 from mtvif_ros.model import CheckpointError
 from mtvif_ros.tools.demo import parse_size
@@ -233,13 +233,14 @@ def _run(args: argparse.Namespace, data: Any, methods: list[Method], source: _So
         box_coverage=args.box_coverage,
         box_min_height=args.box_min_height,
     )
-    iou_classes = BOX_CLASSES if source.visible_only else None
-    title = f"Evaluation on {source.title}"
-    print(
-        write_outputs(
-            result, args.out, title, source.agreement, len(data), iou_classes, args.boxes or ()
-        )
+    spec = ReportSpec(
+        f"Evaluation on {source.title}",
+        len(data),
+        source.agreement,
+        BOX_CLASSES if source.visible_only else None,
+        args.boxes or (),
     )
+    print(write_outputs(result, args.out, spec))
     plots = "grid.png" if source.visible_only else "grid.png, bars.png"
     print(f"wrote {args.out}/report.md, metrics.csv, {plots}")
 
