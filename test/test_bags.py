@@ -25,8 +25,10 @@ from mtvif_ros.bags.io import (
 )
 from mtvif_ros.bags.latency import latency_report
 from mtvif_ros.bags.make import make_bag
-from mtvif_ros.data import SyntheticScenes, manifest_pairs
+from mtvif_ros.data import Pair, SyntheticScenes, manifest_pairs
+from mtvif_ros.data.boxes import Box, format_yolo_boxes, parse_yolo_boxes
 from mtvif_ros.engine import FusionEngine
+from mtvif_ros.metrics import BoxScores
 from mtvif_ros.settings import Settings
 from mtvif_ros.stamps import header_ns
 from mtvif_ros.tools.bag import main as bag_main
@@ -55,7 +57,7 @@ def test_make_then_read_back_round_trip(tmp_path: Path, storage: str, ir_encodin
     counts = make_bag(
         scenes, tmp_path / "b", storage, rate_hz=20, offset_ms=10, ir_encoding=ir_encoding
     )
-    assert counts == {"pairs": 3, "labels": 3}
+    assert counts == {"pairs": 3, "labels": 3, "boxes": 0}
     irs, viss = _read(tmp_path / "b", "/ir/image"), _read(tmp_path / "b", "/visible/image")
     assert [m.encoding for m in irs] == [ir_encoding] * 3
     assert np.array_equal(image_array(viss[1], "visible"), scenes[1].vis)
@@ -266,6 +268,102 @@ def test_eval_on_a_bag_of_real_pairs(shared_data, tmp_path: Path, engine) -> Non
     res = evaluate_bag(tmp_path / "in", tmp_path / "out", CPU, engine=engine, progress=False)
     assert res.pairs == 2 and len(res.rows) == 2
     assert res.confusion is None or res.confusion.matrix.sum() == 0  # no labels in TNO
+
+
+def test_yolo_box_text_round_trips() -> None:
+    boxes = [Box(2, 10.0, 4.0, 30.0, 44.0), Box(1, 0.0, 0.0, 64.0, 48.0), Box(3, 5, 6, 7, 9)]
+    back, problems = parse_yolo_boxes(format_yolo_boxes(boxes, 64, 48), 64, 48)
+    assert not problems and len(back) == 3
+    for a, b in zip(boxes, back, strict=True):
+        assert a.cls == b.cls
+        assert np.allclose([a.x0, a.y0, a.x1, a.y1], [b.x0, b.y0, b.x1, b.y1], atol=1e-3)
+    with pytest.raises(ValueError, match="class 7 has no YOLO id"):
+        format_yolo_boxes([Box(7, 0, 0, 1, 1)], 64, 48)
+
+
+def _boxed_pairs() -> list[Pair]:
+    """Synthetic pairs with two box variants: each class's label extent, and a shifted copy."""
+    pairs = []
+    for i, s in enumerate(SyntheticScenes(3, 120, 160, seed=11)):
+        boxes = []
+        for cls in (1, 2, 3):
+            rows, cols = np.nonzero(s.labels == cls)
+            if rows.size:
+                boxes.append(Box(cls, cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+        shifted = [Box(b.cls, b.x0 + 2, b.y0, b.x1 + 2, b.y1) for b in boxes]
+        pairs.append(
+            Pair(f"msrs/0000{i}{'DN'[i % 2]}", s.ir, s.vis, None, boxes, [boxes, shifted])
+        )
+    return pairs
+
+
+def test_eval_scores_the_published_labels_against_box_folders(tmp_path: Path, engine) -> None:
+    pairs = _boxed_pairs()
+    counts = make_bag(
+        pairs, tmp_path / "in", offset_ms=5, boxes_out=tmp_path / "bx", box_variants=["a", "b"]
+    )
+    assert counts["boxes"] == 3
+    stamps = sorted(int(f.stem) for f in (tmp_path / "bx" / "a").glob("*.txt"))
+    (tmp_path / "bx" / "a" / f"{stamps[2]}.txt").unlink()  # a frame without boxes: not scored
+    (tmp_path / "bx" / "b" / f"{stamps[0]}.txt").write_text("2 0.5 0.5 0.2\n")  # a bad line
+    boxes = [tmp_path / "bx" / "a", tmp_path / "bx" / "b"]
+    res = evaluate_bag(
+        tmp_path / "in", tmp_path / "out", CPU, engine=engine, progress=False, boxes=boxes
+    )
+    assert res.pairs == 3 and res.unboxed_pairs == 1 and res.boxes.images["all"] == 2
+    assert res.boxes.images["day"] == res.boxes.images["night"] == 1  # names from frames.csv
+    # the same scores computed here from the labels written to the output bag
+    published = {
+        header_ns(m): image_array(m, "visible")
+        for m in _read(tmp_path / "out" / "bag", "/segmentation/labels")
+    }
+    expected = BoxScores()
+    expected.update(published[stamps[0]], [pairs[0].boxes, []], pairs[0].name)
+    expected.update(published[stamps[1]], pairs[1].box_variants, pairs[1].name)
+    assert res.boxes.scores() == expected.scores()
+    assert sum(n.boxes for n in res.boxes.counts["all"].values()) > 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Objects: box recall and pixel precision" in report
+    assert "2 fused pairs scored against boxes, 1 without a box file" in report
+    assert f"{stamps[0]}.txt:1: expected 'cls cx cy w h'" in report
+    assert (
+        bag_main(
+            [
+                "eval",
+                str(tmp_path / "in"),
+                "--out",
+                str(tmp_path / "o2"),
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--boxes",
+                str(tmp_path / "nope"),
+            ]
+        )
+        == 2
+    )
+
+
+def test_bag_of_real_msrs_pairs_carries_their_boxes(shared_data, tmp_path: Path, capsys) -> None:
+    bag = tmp_path / "msrs"
+    manifest = str(shared_data / "manifest.csv")
+    args = ["make", manifest, str(bag), "--sets", "msrs", "--split", "test", "--rate", "10"]
+    assert bag_main([*args, "--boxes", "boxes", "boxes_visible"]) == 0
+    assert "boxes of 25 pairs in" in capsys.readouterr().out
+    pairs = manifest_pairs(manifest, ["msrs"], "test", boxes_dirs=["boxes", "boxes_visible"])
+    folders = [Path(f"{bag}_boxes") / d for d in ("boxes", "boxes_visible")]
+    for pair, stamp in zip(
+        pairs, sorted(int(f.stem) for f in folders[0].glob("*.txt")), strict=True
+    ):
+        h, w = pair.vis.shape[:2]
+        for folder, variant in zip(folders, pair.box_variants, strict=True):
+            back, problems = parse_yolo_boxes((folder / f"{stamp}.txt").read_text(), w, h)
+            assert not problems and len(back) == len(variant)
+            for a, b in zip(variant, back, strict=True):
+                assert a.cls == b.cls and abs(a.y1 - b.y1) < 0.01 and abs(a.x0 - b.x0) < 0.01
+    assert "00004N" in (folders[0] / "frames.csv").read_text()
+    assert bag_main(["make", str(bag), str(tmp_path / "x"), "--boxes", "boxes"]) == 2
+    assert "--boxes needs a manifest .csv source" in capsys.readouterr().err
 
 
 def test_play_publishes_recorded_stamps_and_clock(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import struct
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from rosbags.rosbag2 import ReaderError, Writer
 
+from mtvif_ros.bags.boxes import BoxFolders
 from mtvif_ros.bags.io import (
     IMAGE,
     TYPESTORE,
@@ -32,7 +34,8 @@ from mtvif_ros.bags.io import (
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.evaluate import TABLE_KEYS, ir_as_uint8
 from mtvif_ros.imaging.encodings import EncodingError
-from mtvif_ros.metrics import ConfusionMatrix, fusion_metrics
+from mtvif_ros.metrics import BoxScores, ConfusionMatrix, fusion_metrics
+from mtvif_ros.metrics.boxes import box_table
 from mtvif_ros.metrics.segmentation import iou_table_header, iou_table_row
 from mtvif_ros.pipeline import FramePipeline
 from mtvif_ros.settings import Settings
@@ -62,6 +65,8 @@ class BagEvalResult:
     clock_jumps: int = 0
     pairs: int = 0
     confusion: ConfusionMatrix | None = None
+    boxes: BoxScores | None = None
+    unboxed_pairs: int = 0  # fused pairs with no box file (not scored against boxes)
     problems: list[str] = field(default_factory=list)
 
 
@@ -77,9 +82,11 @@ class BagEvaluator:
         topics: dict[str, str],
         labelled: bool,
         progress: Any = None,
+        box_folders: BoxFolders | None = None,
     ) -> None:
         settings = pipeline.settings
         self.pipeline, self.writer, self.topics = pipeline, writer, topics
+        self.box_folders = box_folders
         self.role_of = {topics[r]: r for r in ROLES}
         self.pairer = ApproxTimePairer(
             int(settings["sync.slop"] * 1e9), settings["sync.queue_size"]
@@ -87,6 +94,8 @@ class BagEvaluator:
         self.res = BagEvalResult()
         if labelled:
             self.res.confusion = ConfusionMatrix(pipeline.engine.checkpoint.config.num_classes)
+        if box_folders is not None:
+            self.res.boxes = BoxScores()
         self._labels: dict[int, np.ndarray] = {}  # ground truth waiting for its pair
         self._predictions: dict[int, np.ndarray] = {}  # predictions waiting for ground truth
         self._newest: dict[str, int] = {}
@@ -162,12 +171,25 @@ class BagEvaluator:
         row.update(fusion_metrics(result.fused, ir_as_uint8(frame.ir, vis.shape[:2]), vis))
         self.res.rows.append(row)
         self.res.offsets_ms.append(row["offset_ms"])
+        if self.box_folders is not None:
+            self.on_boxes(vis_ns, result.labels)
         if self.res.confusion is not None:
             gt = self._labels.pop(vis_ns, None)
             if gt is not None:
                 self.res.confusion.update(result.labels, gt)
             else:  # its label may come later in the bag
                 _bounded_put(self._predictions, vis_ns, result.labels)
+
+    def on_boxes(self, stamp: int, labels: np.ndarray) -> None:
+        """Score a pair's labels against the box files of its visible stamp, if any."""
+        variants, problems = self.box_folders.boxes_for(stamp, labels.shape[1], labels.shape[0])
+        for p in problems:
+            if len(self.res.problems) < 20:
+                self.res.problems.append(f"{p} (line skipped)")
+        if variants is None:
+            self.res.unboxed_pairs += 1
+        else:
+            self.res.boxes.update(labels, variants, self.box_folders.name_of(stamp))
 
     def finish(self) -> BagEvalResult:
         """The result; messages still waiting when the bag ends never found a partner."""
@@ -190,8 +212,11 @@ def evaluate_bag(
     storage: str = "mcap",
     engine: FusionEngine | None = None,
     progress: bool = True,
+    boxes: Sequence[str | Path] = (),
 ) -> BagEvalResult:
-    """Evaluate ``bag`` into ``out``: ``bag`` (inputs + outputs), report.md, metrics.csv."""
+    """Evaluate ``bag`` into ``out``: ``bag`` (inputs + outputs), report.md, metrics.csv.
+    ``boxes``: box folders (``bags.boxes``) to score the labels against, recall over the first."""
+    box_folders = BoxFolders(boxes) if boxes else None  # a wrong folder fails before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reader = open_reader(bag)
@@ -204,7 +229,9 @@ def evaluate_bag(
         topics = {"ir": ir_topic, "visible": visible_topic, "labels": labels_topic}
         wanted = [present[t] for t in topics.values() if t in present]
         pipeline = FramePipeline(engine or FusionEngine(**settings.engine_kwargs()), settings)
-        res = _stream(reader, wanted, pipeline, topics, out / "bag", storage, progress)
+        res = _stream(
+            reader, wanted, pipeline, topics, out / "bag", storage, progress, box_folders
+        )
     (out / "report.md").write_text(render_report(res, bag))
     write_csv(out / "metrics.csv", res.rows)
     return res
@@ -219,7 +246,9 @@ def _missing_topics(present: dict[str, Any], ir_topic: str, visible_topic: str) 
     ]
 
 
-def _stream(reader, wanted, pipeline, topics, out_bag, storage, progress) -> BagEvalResult:
+def _stream(
+    reader, wanted, pipeline, topics, out_bag, storage, progress, box_folders
+) -> BagEvalResult:
     """Feed every wanted message to a BagEvaluator writing ``out_bag``; a read error ends
     the stream with what was processed so far."""
     bar = None
@@ -229,7 +258,7 @@ def _stream(reader, wanted, pipeline, topics, out_bag, storage, progress) -> Bag
         bar = tqdm(total=sum(c.msgcount for c in wanted), desc="bag", unit="msg")
     labelled = topics["labels"] in {c.topic for c in wanted}
     with open_writer(out_bag, storage) as writer:
-        evaluator = BagEvaluator(pipeline, writer, topics, labelled, bar)
+        evaluator = BagEvaluator(pipeline, writer, topics, labelled, bar, box_folders)
         try:
             for conn, t_ns, raw in reader.messages(connections=wanted):
                 evaluator.on_message(conn.topic, t_ns, raw, conn.msgtype)
@@ -271,6 +300,8 @@ def render_report(res: BagEvalResult, bag: str | Path) -> str:
     if res.confusion is not None and res.confusion.matrix.sum():
         lines += ["", "## Segmentation (labels topic)", "", iou_table_header()]
         lines.append(iou_table_row("multitaskvif", res.confusion))
+    if res.boxes is not None:
+        lines += _boxes_section(res)
     return "\n".join(lines) + "\n"
 
 
@@ -316,3 +347,16 @@ def _metrics_section(rows: list[dict[str, Any]]) -> list[str]:
         "|" + "---:|" * (len(TABLE_KEYS) + 1),
         "| " + " | ".join(cells) + " |",
     ]
+
+
+def _boxes_section(res: BagEvalResult) -> list[str]:
+    scored = res.boxes.images["all"]
+    lines = ["", "## Objects: box recall and pixel precision (box folders)", ""]
+    if scored:
+        lines += [*box_table({"multitaskvif": res.boxes}), ""]
+    lines.append(
+        f"{scored} fused pairs scored against boxes, {res.unboxed_pairs} without a box file "
+        "for their visible stamp. Recall and precision as in `mtvif-eval --boxes` "
+        "(see `metrics.boxes`)."
+    )
+    return lines

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtvif_ros.bags.boxes import BoxFolderWriter
 from mtvif_ros.bags.io import IMAGE, TYPESTORE, make_image, open_writer, serialize
 from mtvif_ros.data.datasets import Pair
 from mtvif_ros.imaging import normalize_ir
@@ -35,12 +36,16 @@ def make_bag(
     labels_topic: str | None = "/segmentation/labels_gt",
     start_ns: int = 1_700_000_000_000_000_000,
     seed: int = 0,
+    boxes_out: str | Path | None = None,
+    box_variants: Sequence[str] = (),
 ) -> dict[str, int]:
     """Write the pairs at ``rate_hz``; IR stamps = visible stamps + offset + N(0, jitter),
     visible stamps get their own N(0, jitter). Bag (receive) time = stamp + 1 ms. Ground-truth
-    labels, where a pair has them, go on ``labels_topic`` with the visible stamp."""
+    labels, where a pair has them, go on ``labels_topic`` with the visible stamp; its boxes,
+    with ``boxes_out``, into ``boxes_out/<variant>/<visible stamp>.txt`` (``bags.boxes``)."""
     rng = np.random.default_rng(seed)
-    counts = {"pairs": 0, "labels": 0}
+    counts = {"pairs": 0, "labels": 0, "boxes": 0}
+    box_writer = BoxFolderWriter(boxes_out, box_variants) if boxes_out is not None else None
     period = int(1e9 / rate_hz)
     with open_writer(path, storage) as writer:
         c_ir = writer.add_connection(ir_topic, IMAGE, typestore=TYPESTORE)
@@ -72,7 +77,12 @@ def make_bag(
             if c_lab is not None and pair.labels is not None:
                 msgs.append((c_lab, vis_ns, make_image(pair.labels, "mono8", vis_ns, "camera")))
                 counts["labels"] += 1
+            if box_writer is not None and pair.box_variants is not None:
+                box_writer.add(vis_ns, pair.name, pair.box_variants, vis.shape[:2])
+                counts["boxes"] += 1
             for conn, stamp, msg in sorted(msgs, key=lambda m: m[1]):
                 writer.write(conn, stamp + 1_000_000, serialize(msg))
             counts["pairs"] += 1
+    if box_writer is not None:
+        box_writer.close()
     return counts

@@ -84,3 +84,19 @@ def read_yolo_boxes(
     except (OSError, UnicodeDecodeError) as exc:
         return [], [f"{path}: cannot read ({type(exc).__name__})"]
     return parse_yolo_boxes(text, width, height, str(path), class_map)
+
+
+def format_yolo_boxes(
+    boxes: list[Box], width: int, height: int, class_map: Mapping[int, int] = YOLO_TO_MSRS
+) -> str:
+    """The YOLO text of pixel boxes of a ``width``×``height`` image (inverse of
+    ``parse_yolo_boxes``; a class without a YOLO id is refused)."""
+    to_yolo = {msrs: yolo for yolo, msrs in class_map.items()}
+    lines = []
+    for b in boxes:
+        if b.cls not in to_yolo:
+            raise ValueError(f"class {b.cls} has no YOLO id in {sorted(to_yolo)}")
+        cx, cy = (b.x0 + b.x1) / 2 / width, (b.y0 + b.y1) / 2 / height
+        w, h = (b.x1 - b.x0) / width, (b.y1 - b.y0) / height
+        lines.append(f"{to_yolo[b.cls]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+    return "".join(line + "\n" for line in lines)

@@ -1,11 +1,14 @@
 """mtvif-bag: make, play, evaluate and check rosbag2 bags of IR/visible cameras.
 
 mtvif-bag make SRC BAG [--format mcap|sqlite3] [--rate HZ] [--offset-ms X]
-                       [--jitter-ms Y] [--ir-encoding mono8|mono16]
+                       [--jitter-ms Y] [--ir-encoding mono8|mono16] [--boxes DIR ...]
     SRC: sample[:N] (built-in scenes), a manifest .csv (--sets, --split), a folder
     with ir/ vi/ [labels/], or an MSRS release root (--split)
+    --boxes (manifest only): also write the pairs' YOLO boxes to BAG_boxes/<DIR>/
 mtvif-bag play BAG [--rate R] [--clock]          (needs rclpy; or: ros2 bag play --clock)
-mtvif-bag eval BAG --out DIR [--params config/fusion.yaml]   (no ROS needed)
+mtvif-bag eval BAG --out DIR [--params config/fusion.yaml] [--boxes FOLDER ...]
+    (no ROS needed) --boxes: folders of <visible stamp ns>.txt YOLO files, e.g.
+    BAG_boxes/boxes BAG_boxes/boxes_visible: box recall over the first, precision vs all
 mtvif-bag latency BAG                             (a bag recorded from the live node)
 """
 
@@ -20,15 +23,18 @@ from mtvif_ros.bags.io import BagError
 from mtvif_ros.host_memory import keep_freed_memory
 
 
-def _source(spec: str, sets, split):
+def _source(spec: str, sets, split, boxes=()):
     from mtvif_ros.data import SyntheticScenes, folder_pairs, manifest_pairs, msrs_pairs
+
+    if boxes and not spec.endswith(".csv"):
+        raise ValueError("--boxes needs a manifest .csv source (box files live beside its sets)")
 
     if spec.startswith("sample"):
         n = int(spec.split(":")[1]) if ":" in spec else 20
         return SyntheticScenes(n, 480, 640, seed=50_000)
     path = Path(spec)
     if path.suffix == ".csv":
-        return manifest_pairs(path, sets, split)
+        return manifest_pairs(path, sets, split, boxes_dirs=boxes)
     if (path / (split or "test") / "ir").is_dir():
         return msrs_pairs(path, split or "test")
     return folder_pairs(path)
@@ -55,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     mk.add_argument("--sets", nargs="*", default=None)
     mk.add_argument("--split", default=None)
     mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument(
+        "--boxes",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="manifest only: box folders of each set (e.g. boxes boxes_visible), written to "
+        "BAG_boxes/<DIR>/<visible stamp ns>.txt for mtvif-bag eval --boxes",
+    )
 
     pl = sub.add_parser("play", parents=[topics], help="publish a bag's camera topics over ROS")
     pl.add_argument("bag")
@@ -69,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--device", default=None, help="override model.device")
     ev.add_argument("--format", default="mcap", choices=("mcap", "sqlite3"))
     ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument(
+        "--boxes",
+        nargs="+",
+        default=(),
+        metavar="FOLDER",
+        help="folders of <visible stamp ns>.txt YOLO box files: box recall over the first, "
+        "pixel precision against all (mtvif-bag make --boxes writes them)",
+    )
 
     la = sub.add_parser("latency", parents=[topics], help="latency/drops of a live recording")
     la.add_argument("bag")
@@ -90,7 +112,8 @@ def _run(args: argparse.Namespace) -> int:
 def _make(args: argparse.Namespace) -> int:
     from mtvif_ros.bags.make import make_bag
 
-    pairs = _source(args.src, args.sets, args.split)
+    pairs = _source(args.src, args.sets, args.split, args.boxes)
+    boxes_out = f"{str(args.bag).rstrip('/')}_boxes" if args.boxes else None
     counts = make_bag(
         pairs,
         args.bag,
@@ -102,10 +125,13 @@ def _make(args: argparse.Namespace) -> int:
         args.ir_topic,
         args.visible_topic,
         seed=args.seed,
+        boxes_out=boxes_out,
+        box_variants=args.boxes,
     )
     print(
         f"wrote {args.bag} ({args.format}): {counts['pairs']} pairs, "
         f"{counts['labels']} label images"
+        + (f", boxes of {counts['boxes']} pairs in {boxes_out}" if boxes_out else "")
     )
     return 0
 
@@ -129,6 +155,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.labels_topic,
         args.format,
         progress=not args.no_progress,
+        boxes=args.boxes,
     )
     print((Path(args.out) / "report.md").read_text())
     return 0 if res.pairs else 1
