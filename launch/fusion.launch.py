@@ -4,11 +4,13 @@
         visible_topic:=/camera/image_raw device:=cuda rviz:=true
 
 Empty ``checkpoint``/``device``/``precision`` arguments leave the value of the params file.
+With ``rviz:=true`` and no rviz2 installed, nothing is started and the launch fails with one
+line saying so.
 """
 
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -41,39 +43,60 @@ ARGUMENTS = [
 ]
 
 
+def _truthy(value: str) -> bool:
+    return value.lower() in ("true", "1", "yes")
+
+
 def _fusion_node(context):
+    """The node (and rviz2 with ``rviz:=true``) with the arguments' values."""
+
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
+    if _truthy(arg("rviz")):
+        try:
+            get_package_prefix("rviz2")
+        except (PackageNotFoundError, OSError):  # OSError: no ament index at all
+            raise RuntimeError(
+                "rviz:=true but rviz2 is not installed: apt install ros-$ROS_DISTRO-rviz2, "
+                "or launch with rviz:=false"
+            ) from None
+
     overrides = {param: arg(a) for a, param in PARAM_ARGS.items() if arg(a)}
-    overrides["use_sim_time"] = arg("use_sim_time").lower() in ("true", "1", "yes")
-    return [
+    sim_time = _truthy(arg("use_sim_time"))
+    overrides["use_sim_time"] = sim_time
+    # rviz shows the same topics: relative names in its config, the same namespace and remaps
+    remappings = [(topic, arg(a)) for a, topic in TOPIC_ARGS.items()]
+    actions = [
         Node(
             package=PACKAGE,
             executable="fusion_node",
             name="mtvif_fusion",
             namespace=arg("namespace"),
             parameters=[arg("params_file"), overrides],
-            remappings=[(topic, arg(a)) for a, topic in TOPIC_ARGS.items()],
+            remappings=remappings,
             output="screen",
             emulate_tty=True,
         )
     ]
-
-
-def generate_launch_description() -> LaunchDescription:
-    rviz_config = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "fusion.rviz"])
-    return LaunchDescription(
-        [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
-        + [
-            OpaqueFunction(function=_fusion_node),
+    if _truthy(arg("rviz")):
+        config = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "fusion.rviz"])
+        actions.append(
             Node(
                 package="rviz2",
                 executable="rviz2",
-                arguments=["-d", rviz_config],
-                parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
-                condition=IfCondition(LaunchConfiguration("rviz")),
+                namespace=arg("namespace"),
+                arguments=["-d", config],
+                parameters=[{"use_sim_time": sim_time}],
+                remappings=remappings,
                 output="screen",
-            ),
-        ]
+            )
+        )
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
+        + [OpaqueFunction(function=_fusion_node)]
     )

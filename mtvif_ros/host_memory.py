@@ -9,9 +9,12 @@ per-allocation mmaps, and trimming only above 1 GiB keeps those pages mapped; th
 process's resident size then stays near its peak, as with the jemalloc/tcmalloc setups
 recommended for PyTorch CPU inference.
 
-The setting is process-wide and glibc-only, so the package's own entry points (node and
-tools) apply it first thing; a program that embeds ``FusionEngine`` decides for itself.
-``MTVIF_KEEP_FREED_MEMORY=0`` turns it off.
+The setting is process-wide and glibc-only, and it only pays where inference runs on the
+CPU: on a GPU the activations live in device memory, and on Jetson's shared memory the
+kept pages would compete with the GPU. So nothing applies it on import; the package's own
+entry points (node and tools) call ``keep_freed_memory_for(device)`` first thing, and a
+program that embeds ``FusionEngine`` decides for itself. ``MTVIF_KEEP_FREED_MEMORY=0``
+turns it off.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import ctypes
 import logging
 import os
 import sys
+from pathlib import Path
 
 log = logging.getLogger("mtvif_ros.host_memory")
 
@@ -58,6 +62,28 @@ def keep_freed_memory() -> bool:
     if not _applied:
         log.warning("glibc refused a mallopt setting; freed host memory is not kept")
     return _applied
+
+
+# device nodes of NVIDIA's driver (desktop/server) and of Jetson's integrated GPU
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/nvhost-ctrl-gpu")
+
+
+def expects_cpu_inference(device: str | None) -> bool:
+    """Whether inference on ``device`` (auto | cpu | cuda | cuda:N) will run on the CPU,
+    decided without importing torch: ``auto`` means the CPU where no NVIDIA GPU is visible
+    (no driver device node, or ``CUDA_VISIBLE_DEVICES`` empty or -1)."""
+    spec = (device or "auto").strip().lower()
+    if spec != "auto":
+        return spec == "cpu"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"):
+        return True
+    return not any(Path(p).exists() for p in GPU_DEVICE_NODES)
+
+
+def keep_freed_memory_for(device: str | None) -> bool:
+    """``keep_freed_memory()`` where inference on ``device`` runs on the CPU; else nothing
+    (False)."""
+    return expects_cpu_inference(device) and keep_freed_memory()
 
 
 def disabled_by_env() -> bool:

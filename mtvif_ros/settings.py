@@ -25,12 +25,22 @@ RELIABILITIES = ("best_effort", "reliable", "system_default")
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One ROS parameter. ``read_only`` ones are fixed after startup (restart to change)."""
+    """One ROS parameter. ``read_only`` ones are fixed after startup (restart to change);
+    ``limits`` (inclusive) are declared in its descriptor, so ``ros2 param describe`` shows
+    them (the finer rules, e.g. a slop above 0, are checked by ``Settings``)."""
 
     name: str
     default: Any
     description: str
     read_only: bool = False
+    limits: tuple[float, float] | None = None
+
+    @property
+    def is_float(self) -> bool:
+        """A floating-point parameter (or array): integers given for it are accepted."""
+        if isinstance(self.default, list):
+            return bool(self.default) and isinstance(self.default[0], float)
+        return isinstance(self.default, float)
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
@@ -44,7 +54,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         True,
     ),
     ParamSpec(
-        "model.num_threads", 0, "CPU threads of torch and onnxruntime; 0 = their default", True
+        "model.num_threads",
+        0,
+        "CPU threads of torch and onnxruntime; 0 = their default",
+        True,
+        (0, 1024),
     ),
     ParamSpec(
         "model.backend",
@@ -57,8 +71,20 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("ir.normalization", "percentile", "IR to [0,1]: percentile | minmax | fixed"),
     ParamSpec("ir.min", 0.0, "lower bound of the 'fixed' IR window, in the image's units"),
     ParamSpec("ir.max", 65535.0, "upper bound of the 'fixed' IR window, in the image's units"),
-    ParamSpec("ir.percentile_low", 1.0, "lower percentile (%) of the 'percentile' stretch"),
-    ParamSpec("ir.percentile_high", 99.0, "upper percentile (%) of the 'percentile' stretch"),
+    ParamSpec(
+        "ir.percentile_low",
+        1.0,
+        "lower percentile (%) of the 'percentile' stretch",
+        False,
+        (0, 100),
+    ),
+    ParamSpec(
+        "ir.percentile_high",
+        99.0,
+        "upper percentile (%) of the 'percentile' stretch",
+        False,
+        (0, 100),
+    ),
     ParamSpec(
         "registration.homography",
         list(IDENTITY),
@@ -67,27 +93,65 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "sync.backend",
         "auto",
-        "auto | message_filters | builtin (auto: message_filters where installed)",
+        "auto | builtin | message_filters (auto: the built-in pairer, which offline tools "
+        "share and which recovers from stamps jumping back)",
         True,
     ),
-    ParamSpec("sync.slop", 0.05, "max IR/visible stamp difference (s) for a pair, exclusive"),
-    ParamSpec("sync.queue_size", 10, "messages kept per topic while waiting for a partner", True),
-    ParamSpec("sync.warn_after", 3.0, "warn once when no pair formed for this long (s)"),
+    ParamSpec(
+        "sync.slop",
+        0.05,
+        "max IR/visible stamp difference (s) for a pair, exclusive",
+        False,
+        (0, 10),
+    ),
+    ParamSpec(
+        "sync.queue_size",
+        10,
+        "messages kept per topic while waiting for a partner",
+        True,
+        (1, 1000),
+    ),
+    ParamSpec(
+        "sync.warn_after", 3.0, "warn once when no pair formed for this long (s)", False, (0, 3600)
+    ),
     ParamSpec("qos.reliability", "best_effort", "best_effort | reliable | system_default", True),
-    ParamSpec("qos.depth", 5, "input and output queue depth (keep last)", True),
+    ParamSpec("qos.depth", 5, "input and output queue depth (keep last)", True, (1, 1000)),
     ParamSpec("publish.fused", True, "publish fused/image (bgr8)"),
     ParamSpec("publish.labels", True, "publish segmentation/labels (mono8 class ids)"),
     ParamSpec("publish.color", True, "publish segmentation/color (rgb8) while subscribed"),
     ParamSpec("publish.overlay", True, "publish segmentation/overlay (bgr8) while subscribed"),
-    ParamSpec("overlay.alpha", 0.5, "opacity of class colours in segmentation/overlay, 0..1"),
+    ParamSpec(
+        "overlay.alpha",
+        0.5,
+        "opacity of class colours in segmentation/overlay, 0..1",
+        False,
+        (0, 1),
+    ),
     ParamSpec(
         "palette.override",
         "",
         "class colours as 'r,g,b; r,g,b; ...' (one per class); empty = the checkpoint's",
     ),
-    ParamSpec("diagnostics.period", 1.0, "seconds between /diagnostics messages", True),
+    ParamSpec("diagnostics.period", 1.0, "seconds between /diagnostics messages", True, (0, 3600)),
 )
 DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
+SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMETERS}
+
+
+def as_declared_type(name: str, value: Any) -> Any:
+    """``value`` as the parameter's declared type where it is an integer (or integer list)
+    given for a floating-point parameter (``-p sync.slop:=1``, ``ir.max:=16383``, an integer
+    homography); anything else unchanged (``Settings`` validates it)."""
+    spec = SPECS.get(name)
+    if spec is None or not spec.is_float or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return [float(v) for v in value]
+    return value
 
 
 class SettingsError(ValueError):

@@ -1,17 +1,24 @@
 """Approximate-time pairing of two stamped streams (IR, visible), without ROS.
 
-Same policy as ``message_filters.ApproximateTimeSynchronizer`` for two topics: every message
-is kept in a per-stream queue keyed by stamp (at most ``queue_size``; the oldest is evicted);
-when a message arrives, the other queue is searched for the stamp closest to it; if the
-difference is strictly smaller than ``slop`` the pair is emitted and every message at or
-before the paired stamps is removed from both queues. The node uses this pairer where
-message_filters is not installed, and the offline bag tools always use it, so live and
-offline pairing agree.
+The policy of ``message_filters.ApproximateTimeSynchronizer`` (Python) for two topics, with
+deliberate differences: every message is kept in a per-stream queue keyed by stamp (at most
+``queue_size``; the oldest is evicted); when a message arrives, the other queue is searched
+for the stamp closest to it; if the difference is strictly smaller than ``slop`` the pair
+is emitted. Then, unlike upstream (which removes only the two paired messages), every
+message at or before the paired stamps is removed from both queues: a camera stream is in
+stamp order, so an older message can no longer find a better partner, and keeping it would
+let it pair later with a message it was never close to in arrival. Messages that arrive
+out of stamp order therefore pair less than upstream (tested side by side with the
+upstream class in ``test/test_sync.py``). The node uses this pairer by default
+(``sync.backend: auto``), and the offline bag tools always use it, so live and offline
+pairing agree.
 
 Beyond message_filters it counts what happens to every message (paired, unmatched,
 duplicate) and keeps the newest stamp of each stream so a caller can say *why* no pairs form.
 A stamp that goes back by more than ``jump_back`` (a bag restarting, a clock reset) clears
-both queues instead of letting stale messages from the "future" block pairing.
+both queues instead of letting stale messages from the "future" block pairing; upstream
+keeps them, evicts the new (older-stamped) messages instead and pairs almost nothing until
+the stamps pass the stale ones.
 
 Stamps are integer nanoseconds.
 """
@@ -27,6 +34,7 @@ T = TypeVar("T")
 
 ROLES = ("ir", "visible")  # stream i carries ROLES[i]
 IR, VISIBLE = 0, 1
+JUMP_BACK_NS = 2_000_000_000  # a stamp this far behind its stream's newest: a clock jump
 
 
 def stream_of(role: str) -> int:
@@ -49,7 +57,7 @@ class PairerStats:
 class ApproxTimePairer(Generic[T]):
     """Pairs items of two streams whose stamps differ by less than ``slop_ns``."""
 
-    def __init__(self, slop_ns: int, queue_size: int = 10, jump_back_ns: int = 2_000_000_000):
+    def __init__(self, slop_ns: int, queue_size: int = 10, jump_back_ns: int = JUMP_BACK_NS):
         if slop_ns <= 0:
             raise ValueError(f"slop must be > 0, got {slop_ns} ns")
         if queue_size < 1:

@@ -84,17 +84,23 @@ class Rig:
         vis_encoding: str = "bgr8",
     ) -> None:
         vis_ns = ir_ns if vis_ns is None else vis_ns
-        if isinstance(ir, np.ndarray):
-            enc = ir_encoding or {np.uint8: "mono8", np.uint16: "mono16"}.get(
-                ir.dtype.type, "32FC1"
+        self.publish("ir", ir, ir_ns, ir_encoding)
+        self.publish("visible", vis, vis_ns, vis_encoding)
+
+    def publish(
+        self, role: str, image: np.ndarray | Image, stamp_ns: int, encoding: str | None = None
+    ) -> None:
+        """One camera message with this stamp (an array's encoding from its dtype)."""
+        if isinstance(image, np.ndarray):
+            enc = encoding or {np.uint8: "mono8", np.uint16: "mono16"}.get(
+                image.dtype.type, "32FC1"
             )
-            ir = array_to_image(ir, enc)
-        if isinstance(vis, np.ndarray):
-            vis = array_to_image(vis, vis_encoding)
-        ir.header = Header(stamp=Time(nanoseconds=ir_ns).to_msg(), frame_id="ir_optical")
-        vis.header = Header(stamp=Time(nanoseconds=vis_ns).to_msg(), frame_id="camera_optical")
-        self.pub["ir"].publish(ir)
-        self.pub["visible"].publish(vis)
+            if role == "visible" and image.ndim == 3:
+                enc = encoding or "bgr8"
+            image = array_to_image(image, enc)
+        frame = "ir_optical" if role == "ir" else "camera_optical"
+        image.header = Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id=frame)
+        self.pub[role].publish(image)
 
     def close(self) -> None:
         self.executor.shutdown()

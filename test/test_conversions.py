@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -87,3 +88,72 @@ def test_converter_reports_why_cv_bridge_is_not_used() -> None:
     conv = ImageConverter()
     if conv.backend == "builtin":
         assert conv.reason  # e.g. "No module named 'cv_bridge'" or the NumPy ABI error
+
+
+class _UpstreamStyleBridge:
+    """cv_bridge's Python decode as released for Humble: rows strided by
+    ``step / itemsize / channels`` (wrong when rows are padded), byte order fixed with
+    ``ndarray.newbyteorder`` (removed in NumPy 2)."""
+
+    def imgmsg_to_cv2(self, msg, desired_encoding="passthrough"):
+        dtype, channels = {"bgr8": (np.uint8, 3), "mono16": (np.uint16, 1)}[msg.encoding]
+        dtype = np.dtype(dtype)
+        cols = int(msg.step / dtype.itemsize / channels)
+        im = np.ndarray((msg.height, cols, channels), dtype, bytes(msg.data))
+        im = np.ascontiguousarray(im[:, : msg.width])
+        if msg.is_bigendian:
+            im = im.byteswap().newbyteorder()
+        return im[:, :, 0] if channels == 1 else im
+
+
+class _CorrectBridge:
+    """A cv_bridge that decodes right (the built-in decoder) and demosaics Bayer input."""
+
+    calls: ClassVar[list[str]] = []
+
+    def imgmsg_to_cv2(self, msg, desired_encoding="passthrough"):
+        import cv2
+
+        self.calls.append(msg.encoding)
+        if msg.encoding == "bayer_rggb8":
+            raw = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+            return cv2.cvtColor(raw[:, : msg.width], cv2.COLOR_BayerRG2BGR)
+        return decode(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+
+
+def _with_bridge(monkeypatch, cls) -> ImageConverter:
+    import sys
+    import types
+
+    module = types.ModuleType("cv_bridge")
+    module.CvBridge = cls
+    monkeypatch.setitem(sys.modules, "cv_bridge", module)
+    return ImageConverter()
+
+
+def test_a_cv_bridge_that_mis_decodes_padded_rows_is_not_used(monkeypatch) -> None:
+    conv = _with_bridge(monkeypatch, _UpstreamStyleBridge)
+    assert conv.backend == "builtin" and conv.reason == "cv_bridge mis-decodes padded colour rows"
+    bayer = Image(height=4, width=4, encoding="bayer_rggb8", step=4, data=bytes(16))
+    with pytest.raises(EncodingError, match="visible encoding 'bayer_rggb8' is not supported"):
+        conv.check(bayer, "visible")
+
+
+def test_a_working_cv_bridge_only_adds_bayer_and_yuv_input(monkeypatch) -> None:
+    conv = _with_bridge(monkeypatch, _CorrectBridge)
+    assert conv.backend == "builtin+cv_bridge"
+    _CorrectBridge.calls.clear()
+    bgr = SAMPLES["bgr8"]
+    padded = array_to_image(bgr, "bgr8")
+    conv.check(padded, "visible")
+    assert np.array_equal(conv.to_array(padded, "visible"), bgr)
+    assert _CorrectBridge.calls == []  # documented encodings never go through cv_bridge
+    bayer = Image(height=4, width=6, encoding="bayer_rggb8", step=6, data=bytes(range(24)))
+    conv.check(bayer, "visible")
+    assert conv.to_array(bayer, "visible").shape == (4, 6, 3)
+    assert _CorrectBridge.calls == ["bayer_rggb8"]
+    with pytest.raises(EncodingError, match="ir encoding 'bayer_rggb8' is not supported"):
+        conv.check(bayer, "ir")
+    truncated = Image(height=4, width=6, encoding="bayer_rggb8", step=6, data=bytes(10))
+    with pytest.raises(EncodingError, match="empty or truncated"):
+        conv.check(truncated, "visible")

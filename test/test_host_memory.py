@@ -59,22 +59,60 @@ def test_freed_activations_are_reused_instead_of_faulted_in_again() -> None:
     assert on["faults"] < off["faults"] / 10, (on, off)
 
 
-def test_entry_points_apply_it_first() -> None:
-    """The node and the tools call it before anything else, so before any thread starts."""
+def test_entry_points_apply_it_for_cpu_inference_only() -> None:
+    """The node and the tools decide from the device they will run on; nothing applies it
+    on import (before: importing the node package changed malloc for the whole process)."""
     import ast
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "mtvif_ros"
     for path in (
-        "node/fusion_node.py",
         "tools/eval.py",
         "tools/bag.py",
         "tools/bench.py",
         "tools/demo.py",
         "train/cli.py",
     ):
-        tree = ast.parse((root / path).read_text())
-        main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-        body = main.body[1:] if ast.get_docstring(main) else main.body
-        first = ast.unparse(body[0])
-        assert first == "keep_freed_memory()", (path, first)
+        src = (root / path).read_text()
+        assert "keep_freed_memory_for(" in src and "keep_freed_memory()" not in src, path
+    main = ast.parse((root / "node" / "main.py").read_text()).body
+    fn = next(n for n in main if isinstance(n, ast.FunctionDef) and n.name == "main")
+    calls = [ast.unparse(n) for n in fn.body[1:3]]
+    assert calls[1].startswith("keep_freed_memory_for(requested_parameter(argv, 'model.device'))")
+    assert not any(
+        isinstance(n, ast.ImportFrom) and n.module == "mtvif_ros.node.fusion_node" for n in main
+    ), "the node module (torch, rclpy) must be imported after the decision"
+    probe = (
+        "import mtvif_ros.node, mtvif_ros.node.fusion_node, mtvif_ros.tools.eval;"
+        "from mtvif_ros.host_memory import memory_is_kept; print(memory_is_kept())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_cpu_inference_is_told_from_the_device_without_torch(monkeypatch, tmp_path) -> None:
+    from mtvif_ros import host_memory
+    from mtvif_ros.ros_args import requested_parameter
+
+    assert host_memory.expects_cpu_inference("cpu") and host_memory.expects_cpu_inference("CPU")
+    assert not host_memory.expects_cpu_inference("cuda:1")
+    monkeypatch.setattr(host_memory, "GPU_DEVICE_NODES", (str(tmp_path),))  # "a GPU is there"
+    assert not host_memory.expects_cpu_inference("auto")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert host_memory.expects_cpu_inference(None)
+    monkeypatch.setattr(host_memory, "GPU_DEVICE_NODES", (str(tmp_path / "none"),))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert host_memory.expects_cpu_inference("auto")
+
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("/**:\n  ros__parameters:\n    model:\n      device: cuda\n")
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("mtvif_fusion:\n  ros__parameters:\n    model.device: cpu\n")
+    argv = ["fusion_node", "--ros-args", "--params-file", str(nested)]
+    assert requested_parameter(argv, "model.device") == "cuda"
+    assert requested_parameter([*argv, "--params-file", str(flat)], "model.device") == "cpu"
+    assert requested_parameter([*argv, "-p", "model.device:=cpu"], "model.device") == "cpu"
+    assert requested_parameter(["x", "-p", "model.device:=cpu"], "model.device") is None
+    assert requested_parameter(["x", "--ros-args", "--params-file", "/missing"], "a") is None

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
+import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,7 +58,7 @@ def test_launch_arguments_map_to_real_parameters_and_topics() -> None:
 
 
 def test_console_script_of_the_launch_file_exists() -> None:
-    assert "fusion_node = mtvif_ros.node.fusion_node:main" in (REPO / "setup.py").read_text()
+    assert "fusion_node = mtvif_ros.node.main:main" in (REPO / "setup.py").read_text()
 
 
 def test_rviz_shows_the_node_topics() -> None:
@@ -73,28 +77,199 @@ def test_params_file_is_the_ros2_layout() -> None:
     assert list(doc) == ["/**"] and "ros__parameters" in doc["/**"]
 
 
-def test_launch_file_starts_the_node() -> None:
-    """Needs a ROS 2 install (launch_ros, ament index); skipped on pip-only machines."""
-    pytest.importorskip("launch_ros", reason="launch_ros comes with a ROS 2 install")
-    ros2 = subprocess.run(["which", "ros2"], capture_output=True, text=True).stdout.strip()
-    if not ros2:
-        pytest.skip("ros2 CLI not found")
-    proc = subprocess.Popen(
-        [ros2, "launch", str(LAUNCH), "device:=cpu", "rviz:=false"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+def test_rviz_follows_the_namespace_and_remaps() -> None:
+    """Relative topics in the config, and rviz2 started in the node's namespace with its
+    remaps: with ``namespace:=robot1`` or ``ir_topic:=/thermal/image_raw`` rviz shows the
+    node's topics instead of going blank."""
+    cfg = yaml.safe_load((REPO / "config" / "fusion.rviz").read_text())
+    topics = [
+        d["Topic"]["Value"] for d in cfg["Visualization Manager"]["Displays"] if "Topic" in d
+    ]
+    assert topics and not [t for t in topics if t.startswith("/")]
+    rviz = [
+        n
+        for n in ast.walk(_LAUNCH_SRC)
+        if isinstance(n, ast.Call)
+        and any(k.arg == "package" and ast.unparse(k.value) == "'rviz2'" for k in n.keywords)
+    ]
+    assert len(rviz) == 1
+    given = {k.arg: ast.unparse(k.value) for k in rviz[0].keywords}
+    assert given["namespace"] == "arg('namespace')" and given["remappings"] == "remappings"
+
+
+# ------------------------------------------------------------- ros2 launch, for real
+def _ros2_cli() -> str:
+    """The ros2 CLI of this Python environment (its bin/ need not be on PATH), else PATH's."""
+    pytest.importorskip(
+        "launch_ros", reason="launch_ros comes with ROS 2 (or ../shared/ros_wheels)"
+    )
+    here = Path(sys.executable).parent / "ros2"
+    found = str(here) if here.exists() else shutil.which("ros2")
+    if not found:
+        pytest.skip("the ros2 CLI (ros2launch) is not installed")
+    return found
+
+
+def _ros_install(root: Path) -> Path:
+    """A ROS-style install of this checkout under ``root``, laid out as ``setup.py``'s
+    data_files and ``setup.cfg`` put it under colcon: the ament index entry,
+    share/mtvif_ros (package.xml, launch, config) and lib/mtvif_ros/fusion_node."""
+    index = root / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    (index / "mtvif_ros").touch()
+    share = root / "share" / "mtvif_ros"
+    share.mkdir()
+    shutil.copy(REPO / "package.xml", share)  # copies: ros2 launch does not follow links
+    for name in ("launch", "config"):
+        shutil.copytree(REPO / name, share / name)
+    lib = root / "lib" / "mtvif_ros"
+    lib.mkdir(parents=True)
+    exe = lib / "fusion_node"
+    exe.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom mtvif_ros.node.main import main\nsys.exit(main())\n"
+    )
+    exe.chmod(0o755)
+    return root
+
+
+class _Launch:
+    """``ros2 launch mtvif_ros fusion.launch.py ARGS`` with its output collected by a thread
+    (a launch that exits early ends the wait at once)."""
+
+    def __init__(self, prefix: Path, *args: str) -> None:
+        paths = [str(prefix), os.environ.get("AMENT_PREFIX_PATH", ""), sys.prefix]
+        env = {
+            **os.environ,
+            "AMENT_PREFIX_PATH": os.pathsep.join(p for p in paths if p),
+            "PYTHONUNBUFFERED": "1",
+            "RCUTILS_COLORIZED_OUTPUT": "0",
+        }
+        self.proc = subprocess.Popen(
+            [_ros2_cli(), "launch", "mtvif_ros", "fusion.launch.py", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, marker: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and marker not in self.text():
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=5)
+                break
+            time.sleep(0.1)
+        return marker in self.text()
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self._reader.join(timeout=5)
+
+
+def _processes_with(marker: str) -> list[int]:
+    """PIDs whose command line contains ``marker`` (the test's unique namespace)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return [p for p in pids if p != os.getpid()]
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_ros2_launch_applies_params_remaps_namespace_and_leaves_no_process(
+    tmp_path: Path, ros_context
+) -> None:
+    import rclpy
+    from rcl_interfaces.srv import GetParameters
+
+    ns = f"launch_test_{os.getpid()}"
+    launch = _Launch(
+        _ros_install(tmp_path / "install"),
+        "device:=cpu",
+        f"namespace:={ns}",
+        "ir_topic:=/thermal/image_raw",
+        "rviz:=false",
+    )
+    node = rclpy.create_node("launch_probe")
+    try:
+        assert launch.wait_for("ready:", 90), launch.text()[-3000:]
+        deadline = time.monotonic() + 20
+        while ("mtvif_fusion", f"/{ns}") not in node.get_node_names_and_namespaces():
+            assert time.monotonic() < deadline, node.get_node_names_and_namespaces()
+            time.sleep(0.1)
+        subscribed = {
+            t for t, _ in node.get_subscriber_names_and_types_by_node("mtvif_fusion", f"/{ns}")
+        }
+        assert {"/thermal/image_raw", f"/{ns}/visible/image"} <= subscribed, subscribed
+        client = node.create_client(GetParameters, f"/{ns}/mtvif_fusion/get_parameters")
+        assert client.wait_for_service(timeout_sec=20)
+        future = client.call_async(GetParameters.Request(names=["model.device", "sync.slop"]))
+        rclpy.spin_until_future_complete(node, future, timeout_sec=20)
+        device, slop = future.result().values
+        assert device.string_value == "cpu"  # the launch argument's override
+        assert (
+            slop.double_value
+            == yaml.safe_load((REPO / "config" / "fusion.yaml").read_text())["/**"][
+                "ros__parameters"
+            ]["sync"]["slop"]
+        )  # from the packaged params file
+    finally:
+        node.destroy_node()
+        code = launch.stop(signal.SIGINT)
+        time.sleep(0.5)
+        left = _processes_with(f"__ns:=/{ns}")
+        _kill_all(left)  # never let an orphan answer on later tests' topics
+    assert left == [], f"processes outlived ros2 launch: {left}"
+    assert code == 0, launch.text()[-3000:]
+    assert "Traceback" not in launch.text()
+
+
+def test_rviz_without_rviz2_fails_in_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        get_package_prefix("rviz2")
+    except (PackageNotFoundError, OSError):  # OSError: no ament index on this machine
+        pass
+    else:
+        pytest.skip("rviz2 is installed here")
+    ns = f"launch_rviz_{os.getpid()}"
+    launch = _Launch(
+        _ros_install(tmp_path / "install"), "device:=cpu", f"namespace:={ns}", "rviz:=true"
     )
     try:
-        deadline = time.monotonic() + 90
-        seen = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            seen += line
-            if "ready:" in line:
-                break
-        assert "ready:" in seen, seen[-2000:]
+        code = launch.proc.wait(timeout=60)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        launch.stop()
+        left = _processes_with(f"__ns:=/{ns}")
+        _kill_all(left)
+    assert code != 0 and left == []
+    assert "rviz:=true but rviz2 is not installed" in launch.text()
+    assert "ready:" not in launch.text()

@@ -92,7 +92,7 @@ def test_process_with_params_file_remap_offset_warning_and_clean_shutdown(stop_s
         "-p",
         "sync.slop:=0.02",
         "-p",
-        "sync.warn_after:=1.0",
+        "sync.warn_after:=1",  # an integer for a float parameter
         "-r",
         "ir/image:=/thermal/image_raw",
         module=stop_signal == signal.SIGINT,
@@ -129,3 +129,37 @@ def test_bad_parameter_exits_with_one_line():
     assert "Traceback" not in err
     lines = [ln for ln in err.splitlines() if "cannot start" in ln]
     assert len(lines) == 1 and "fp16' needs a CUDA device" in lines[0]
+
+
+def test_second_interrupt_during_shutdown_prints_no_traceback():
+    """Ctrl-C twice (ros2 launch forwards one, the user presses another): still a clean exit."""
+    proc = _start("-p", "model.device:=cpu", "-r", "__node:=twice")
+    probe = _Probe("ir/image")
+    try:
+        assert probe.wait(lambda: probe.pub["ir"].get_subscription_count() > 0, 60)
+    finally:
+        probe.close()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    code, err = _stop(proc, signal.SIGINT)
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_an_engine_error_at_startup_is_one_line_and_exit_2():
+    """A CUDA or torch.compile error while loading/warming up (injected here: the engine's
+    constructor raises) ends like a bad parameter: one line, exit status 2."""
+    script = (
+        "import sys, mtvif_ros.engine as e\n"
+        "def boom(*a, **k):\n"
+        "    raise RuntimeError('CUDA error: out of memory\\nCompile with TORCH_USE_CUDA_DSA')\n"
+        "e.FusionEngine.__init__ = boom\n"
+        "from mtvif_ros.node.main import main\n"
+        "sys.exit(main(['fusion_node', '--ros-args', '-p', 'model.device:=cpu']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "cannot start" in ln]
+    assert len(lines) == 1 and "RuntimeError: CUDA error: out of memory" in lines[0]

@@ -31,6 +31,7 @@ def test_package_xml_is_format3_ament_python_with_required_deps() -> None:
         "message_filters",
         "launch",
         "launch_ros",
+        "rviz2",
         "diagnostic_msgs",
         "python3-numpy",
         "python3-opencv",

@@ -2,6 +2,6 @@
 
 import sys
 
-from mtvif_ros.node.fusion_node import main
+from mtvif_ros.node.main import main
 
 sys.exit(main())

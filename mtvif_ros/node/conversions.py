@@ -1,8 +1,14 @@
-"""sensor_msgs/Image ↔ numpy, through cv_bridge where it works, else the built-in converter.
+"""sensor_msgs/Image ↔ numpy: the built-in converter, and cv_bridge only where it adds
+something.
 
-Apt's cv_bridge is compiled against the distribution's NumPy 1.x and fails (at import or at
-the first conversion) under NumPy 2; it is also absent from pip-only installs. The check
-runs one tiny round trip, and the converter says which backend it uses.
+The built-in converter (``mtvif_ros.imaging.encodings``) decodes every encoding the node
+documents, row padding and big-endian data included, and encodes every output, so it is
+always used for them. cv_bridge is used only to turn visible encodings the built-in one
+does not know (Bayer patterns, YUV 4:2:2) into bgr8, and only after a probe with a padded
+colour image and a big-endian mono16 one: the cases apt's cv_bridge has got wrong (padded
+rows decoded with a ``step / itemsize / channels`` stride; ``ndarray.newbyteorder``, gone
+in NumPy 2). Without a cv_bridge that passes, those encodings are refused with the list
+of supported ones.
 """
 
 from __future__ import annotations
@@ -12,18 +18,49 @@ import array
 import numpy as np
 from sensor_msgs.msg import Image
 
-from mtvif_ros.imaging.encodings import check_layout, decode, encode, to_visible_bgr
+from mtvif_ros.imaging.encodings import (
+    ENCODINGS,
+    EncodingError,
+    check_layout,
+    decode,
+    encode,
+    to_visible_bgr,
+)
+
+# visible encodings cv_bridge converts to bgr8 and the built-in converter does not
+BRIDGE_VISIBLE = (
+    "bayer_rggb8",
+    "bayer_bggr8",
+    "bayer_gbrg8",
+    "bayer_grbg8",
+    "yuv422",
+    "yuv422_yuy2",
+)
+
+
+def _probe_messages() -> list[tuple[Image, np.ndarray]]:
+    """(message, expected array): a bgr8 image with padded rows, a big-endian mono16 one."""
+    colour = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    row = colour.shape[1] * 3
+    padded = Image(height=2, width=3, encoding="bgr8", is_bigendian=0, step=row + 5)
+    padded.data = b"".join(colour[r].tobytes() + bytes(5) for r in range(2))
+    grey = (np.arange(6, dtype=np.uint16) * 4099).reshape(2, 3)
+    big = Image(height=2, width=3, encoding="mono16", is_bigendian=1, step=6)
+    big.data = grey.astype(">u2").tobytes()
+    return [(padded, colour), (big, grey)]
 
 
 def _working_cv_bridge():
+    """(CvBridge, "") if cv_bridge imports and decodes the probes right, else (None, why)."""
     try:
         from cv_bridge import CvBridge
 
         bridge = CvBridge()
-        probe = np.arange(6, dtype=np.uint16).reshape(2, 3)
-        back = bridge.imgmsg_to_cv2(bridge.cv2_to_imgmsg(probe, "mono16"), "passthrough")
-        if not np.array_equal(np.asarray(back), probe):
-            return None, "cv_bridge round trip changed the data"
+        for msg, expected in _probe_messages():
+            got = np.asarray(bridge.imgmsg_to_cv2(msg, "passthrough"))
+            if got.shape != expected.shape or not np.array_equal(got, expected):
+                kind = "padded colour rows" if msg.encoding == "bgr8" else "big-endian data"
+                return None, f"cv_bridge mis-decodes {kind}"
         return bridge, ""
     except Exception as exc:  # ImportError, ABI errors (NumPy 2), AttributeError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -31,18 +68,25 @@ def _working_cv_bridge():
 
 
 class ImageConverter:
-    """Decode input messages to arrays and build output messages.
+    """Check and decode input messages, build output messages.
 
-    ``backend`` is 'cv_bridge' or 'builtin'; ``reason`` says why cv_bridge is not used.
+    ``backend`` is 'builtin', or 'builtin+cv_bridge' where a probed cv_bridge decodes the
+    extra visible encodings (``BRIDGE_VISIBLE``); ``reason`` says why it does not.
     """
 
     def __init__(self, use_cv_bridge: bool = True) -> None:
         self.bridge, self.reason = _working_cv_bridge() if use_cv_bridge else (None, "disabled")
-        self.backend = "cv_bridge" if self.bridge is not None else "builtin"
+        self.backend = "builtin" if self.bridge is None else "builtin+cv_bridge"
 
-    @staticmethod
-    def check(msg: Image, role: str) -> None:
+    def check(self, msg: Image, role: str) -> None:
         """Cheap validation of a message's metadata (EncodingError with the reason)."""
+        if self.bridge is not None and role == "visible" and msg.encoding in BRIDGE_VISIBLE:
+            if msg.height <= 0 or msg.width <= 0 or len(msg.data) < msg.step * msg.height:
+                raise EncodingError(
+                    f"visible {msg.encoding} image is empty or truncated "
+                    f"({msg.width}x{msg.height}, step {msg.step}, {len(msg.data)} bytes)"
+                )
+            return
         check_layout(role, msg.encoding, msg.height, msg.width, msg.step, len(msg.data))
 
     def to_array(self, msg: Image, role: str) -> np.ndarray:
@@ -50,18 +94,16 @@ class ImageConverter:
 
         ``msg`` must have passed ``check`` (the node checks each message once, on arrival).
         """
-        if self.bridge is not None:
-            arr = np.array(self.bridge.imgmsg_to_cv2(msg, "passthrough"))
-        else:
-            arr = decode(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+        if msg.encoding not in ENCODINGS:  # only BRIDGE_VISIBLE passes check
+            try:
+                return np.array(self.bridge.imgmsg_to_cv2(msg, "bgr8"))
+            except Exception as exc:  # cv_bridge's own errors: one bad message, not the node
+                raise EncodingError(f"cv_bridge cannot convert {msg.encoding}: {exc}") from None
+        arr = decode(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
         return arr if role == "ir" else to_visible_bgr(arr, msg.encoding)
 
     def to_msg(self, arr: np.ndarray, encoding: str, header) -> Image:
-        """Array → Image carrying ``header`` unchanged."""
-        if self.bridge is not None:
-            msg = self.bridge.cv2_to_imgmsg(arr, encoding)
-            msg.header = header
-            return msg
+        """Array → Image carrying ``header`` unchanged (the built-in encoder)."""
         return array_to_image(arr, encoding, header)
 
 

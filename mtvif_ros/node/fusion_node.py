@@ -13,7 +13,7 @@ model therefore drops superseded pairs (counted) instead of queueing them.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import signal
 import threading
 import time
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -30,7 +30,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 
 from mtvif_ros.engine import FusionEngine, set_cpu_threads
-from mtvif_ros.host_memory import keep_freed_memory, memory_is_kept
+from mtvif_ros.host_memory import memory_is_kept
 from mtvif_ros.imaging import label_lut
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.mailbox import LatestMailbox
@@ -46,11 +46,12 @@ from mtvif_ros.node.interfaces import (
     make_qos,
 )
 from mtvif_ros.node.outputs import OutputPublishers
+from mtvif_ros.node.parameters import declare_parameters
 from mtvif_ros.pipeline import FramePipeline
-from mtvif_ros.settings import PARAMETERS, Settings, SettingsError
+from mtvif_ros.settings import Settings, SettingsError
 from mtvif_ros.stats import CounterRates, PipelineStats, StatsSnapshot, health
 
-__all__ = ["FusionNode", "StartupError", "main"]
+__all__ = ["FusionNode", "StartupError", "run"]
 
 WARN_PERIOD_S = 5.0
 _LEVELS = {
@@ -81,7 +82,7 @@ class FusionNode(Node):
             raise StartupError(str(exc)) from None
 
     def _setup(self) -> None:
-        settings = self._declare_parameters()
+        settings = declare_parameters(self)
         set_cpu_threads(int(settings["model.num_threads"]))
         self.engine = FusionEngine(**settings.engine_kwargs())
         self.pipeline = FramePipeline(self.engine, settings)
@@ -102,7 +103,13 @@ class FusionNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         in_qos = make_qos(self.settings["qos.reliability"], depth)
         self.inputs = PairedInputs(
-            self, self.settings, in_qos, self.stats, self._on_pair, self._warn_throttled
+            self,
+            self.settings,
+            in_qos,
+            self.stats,
+            self._on_pair,
+            self._warn_throttled,
+            self.converter,
         )
         self.mailbox: LatestMailbox[Job] = LatestMailbox()
         self._worker = threading.Thread(target=self._worker_loop, name="mtvif-infer", daemon=True)
@@ -117,28 +124,19 @@ class FusionNode(Node):
             + " + ".join(self.resolve_topic_name(t) for t in INPUT_TOPICS.values())
         )
 
-    def _declare_parameters(self) -> Settings:
-        for spec in PARAMETERS:
-            self.declare_parameter(
-                spec.name,
-                spec.default,
-                ParameterDescriptor(description=spec.description, read_only=spec.read_only),
-            )
-        return Settings.from_mapping(
-            {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
-        )
-
     @property
     def settings(self) -> Settings:
         """The parameter values in force."""
         return self._in_force[0]
 
     def _log_converter(self) -> None:
-        if self.converter.backend == "cv_bridge":
-            self.get_logger().info("image conversion: cv_bridge")
+        if self.converter.bridge is not None:
+            self.get_logger().info("image conversion: built-in; cv_bridge for Bayer/YUV input")
         else:
             reason = self.converter.reason
-            self.get_logger().info(f"image conversion: built-in (cv_bridge unavailable: {reason})")
+            self.get_logger().info(
+                f"image conversion: built-in (cv_bridge not used for Bayer/YUV input: {reason})"
+            )
 
     def _make_lut(self, settings: Settings) -> np.ndarray:
         palette = settings.palette or self.engine.palette
@@ -250,21 +248,38 @@ class FusionNode(Node):
         super().destroy_node()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``fusion_node`` / ``python -m mtvif_ros.node``; returns an exit code."""
-    keep_freed_memory()
-    rclpy.init(args=argv if argv is not None else sys.argv)
+def run(argv: list[str]) -> int:
+    """Spin the node until shutdown (``mtvif_ros.node.main`` is the entry point). Returns the
+    exit code: 0 after Ctrl-C or a shutdown request, 2 when the node cannot start, with one
+    line saying why (a bad parameter, a missing checkpoint, a CUDA or compile error in
+    warm-up), never a traceback."""
+    rclpy.init(args=argv)
     node = None
     try:
-        node = FusionNode()
+        try:
+            node = FusionNode()
+        except StartupError as exc:
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+            return 2
+        except Exception as exc:  # torch.compile, CUDA, driver errors: one line too
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            rclpy.logging.get_logger(NODE_NAME).fatal(
+                f"cannot start: {type(exc).__name__}: {first}"
+            )
+            return 2
         rclpy.spin(node)
-    except StartupError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-        return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        _ignore_further_interrupts()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def _ignore_further_interrupts() -> None:
+    """A second Ctrl-C (``ros2 launch`` forwards one, the user presses another) must not
+    interrupt the clean-up with a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,10 +1,13 @@
 """The node's camera inputs: subscriptions, one check per message, and IR/visible pairing.
 
 Each message is checked once, when it arrives (layout and stamp); an unusable one is
-counted, warned about and never paired. Valid messages go to the pairer: ROS's
-``message_filters.ApproximateTimeSynchronizer`` where installed (``sync.backend`` auto),
-else the built-in ``mtvif_ros.sync.ApproxTimePairer`` with the same policy. When inputs
-keep arriving but no pair forms, this module says why, once.
+counted, warned about and never paired, before either pairer sees it. Valid messages go
+to the pairer: the built-in ``mtvif_ros.sync.ApproxTimePairer`` (``sync.backend`` auto or
+builtin; the offline tools use it too), or ROS's ``message_filters.ApproximateTimeSynchronizer``
+(``message_filters``; see ``mtvif_ros.sync`` for how the two differ). Both recover from
+stamps jumping back (a looped bag, a camera clock step, a simulator reset): the built-in
+pairer by itself, message_filters by having its queues cleared here. When inputs keep
+arriving but no pair forms, this module says why, once.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from mtvif_ros.node.interfaces import INPUT_TOPICS, StartupError, message_filter
 from mtvif_ros.settings import Settings
 from mtvif_ros.stamps import header_ns
 from mtvif_ros.stats import PipelineStats, StatsSnapshot
-from mtvif_ros.sync import ROLES, ApproxTimePairer, OffsetMeter, stream_of
+from mtvif_ros.sync import JUMP_BACK_NS, ROLES, ApproxTimePairer, OffsetMeter, stream_of
 
 PairCallback = Callable[[Image, Image, int], None]  # (IR, visible, visible stamp ns)
 
@@ -44,14 +47,18 @@ class PairedInputs:
         stats: PipelineStats,
         on_pair: PairCallback,
         warn: Callable[[str, str], None],
+        converter: ImageConverter,
     ) -> None:
         self.node, self.settings, self.stats = node, settings, stats
+        self.converter = converter
         self._on_pair, self._warn = on_pair, warn
         self.offsets = OffsetMeter()
         self._unpaired_since: float | None = None  # first input after the last pair
         self._warned_no_pair = False
         self.pairer: ApproxTimePairer | None = None
         self._mf_sync = None
+        self._newest: list[int | None] = [None, None]  # per stream, for message_filters
+        self.mf_clock_jumps = 0
         self.backend = self._subscribe(qos)
 
     def _subscribe(self, qos: QoSProfile) -> str:
@@ -61,7 +68,7 @@ class PairedInputs:
                 "sync.backend 'message_filters' but the message_filters package is not "
                 "installed; install ros-$ROS_DISTRO-message-filters or use 'builtin'"
             )
-        if backend in ("auto", "message_filters") and message_filters_available():
+        if backend == "message_filters":
             self._subscribe_message_filters(qos)
             return "message_filters"
         self.pairer = ApproxTimePairer(
@@ -90,8 +97,12 @@ class PairedInputs:
                 self._source = source  # keep the subscription alive
 
             def _in(self, msg: Image, role: str) -> None:
-                if accept(role, msg) is not None:
+                stamp = accept(role, msg)
+                if stamp is not None:
+                    mf_jump_check(stream_of(role), stamp)
                     self.signalMessage(msg)
+
+        mf_jump_check = self._mf_jump_check
 
         self._mf_sync = message_filters.ApproximateTimeSynchronizer(
             [Checked(role) for role in ROLES],
@@ -100,12 +111,30 @@ class PairedInputs:
         )
         self._mf_sync.registerCallback(lambda ir, vis: self._paired(ir, vis, header_ns(vis)))
 
+    def _mf_jump_check(self, stream: int, stamp: int) -> None:
+        """Clear message_filters' queues when a stamp goes back by more than the built-in
+        pairer's ``jump_back``: upstream would keep the stale messages and pair almost
+        nothing until the stamps pass them."""
+        newest = self._newest[stream]
+        if newest is not None and stamp < newest - JUMP_BACK_NS:
+            with self._mf_sync.lock:
+                for queue in self._mf_sync.queues:
+                    queue.clear()
+            self._newest = [None, None]
+            self.mf_clock_jumps += 1
+            self.node.get_logger().info(
+                f"{ROLES[stream]} stamps jumped back {(newest - stamp) / 1e9:.1f} s: "
+                "pairing restarted"
+            )
+        if self._newest[stream] is None or stamp > self._newest[stream]:
+            self._newest[stream] = stamp
+
     # -------------------------------------------------------------- per message
     def accept(self, role: str, msg: Image) -> int | None:
         """Count a message and check it; its stamp (ns), or None (counted, warned)."""
         self.stats.count(f"{role}_received")
         try:
-            ImageConverter.check(msg, role)
+            self.converter.check(msg, role)
             stamp = header_ns(msg)
             if stamp == 0:
                 raise EncodingError(f"{role} header stamp is zero; stamp images at capture time")
@@ -194,7 +223,8 @@ class PairedInputs:
                 "clock_jumps": stats.clock_jumps,
             }
         c = counts.counts()
-        return {
+        drops = {
             f"unmatched_{r}": max(0, c[f"{r}_received"] - c[f"bad_{r}"] - c["pairs"])
             for r in ROLES
         }
+        return {**drops, "clock_jumps": self.mf_clock_jumps}

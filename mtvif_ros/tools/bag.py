@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from mtvif_ros.bags.io import BagError
-from mtvif_ros.host_memory import keep_freed_memory
+from mtvif_ros.host_memory import keep_freed_memory_for
 
 
 def _source(spec: str, sets, split, boxes=()):
@@ -41,7 +41,6 @@ def _source(spec: str, sets, split, boxes=()):
 
 
 def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()
     ap = argparse.ArgumentParser(
         prog="mtvif-bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -145,6 +144,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.device:
         params["model.device"] = args.device
     settings = Settings.from_mapping(params)
+    keep_freed_memory_for(settings["model.device"])
     set_cpu_threads(int(settings["model.num_threads"]))
     res = evaluate_bag(
         args.bag,

@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mtvif_ros.data import sample_scenes
 from mtvif_ros.engine import FusionEngine, FusionResult
-from mtvif_ros.host_memory import keep_freed_memory
+from mtvif_ros.host_memory import keep_freed_memory_for
 from mtvif_ros.model import PRESETS, build_model, packaged_checkpoints, preset
 
 
@@ -195,7 +195,6 @@ def markdown(machine: str, comp: list[dict], lat: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()
     ap = argparse.ArgumentParser(
         prog="mtvif-bench",
         description=__doc__,
@@ -213,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         help="checkpoints to time (default: every packaged one, i.e. every backbone)",
     )
     args = ap.parse_args(argv)
+    keep_freed_memory_for("cpu" if not args.devices or "cpu" in args.devices else "cuda")
     logging.getLogger("mtvif_ros").setLevel(logging.ERROR)
     devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     machine = args.machine or (

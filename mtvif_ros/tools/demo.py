@@ -25,7 +25,7 @@ import numpy as np
 
 from mtvif_ros.data import sample_scenes, sample_sequence
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.host_memory import keep_freed_memory
+from mtvif_ros.host_memory import keep_freed_memory_for
 from mtvif_ros.imaging import normalize_ir, overlay
 from mtvif_ros.model import CheckpointError
 
@@ -230,7 +230,6 @@ def _summary(args, recorder, frames: int, published_s: float) -> dict[str, objec
 
 
 def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -251,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--night", action="store_true", help="night sequence")
     parser.add_argument("--save", type=int, default=4, help="output frames to save as PNG")
     args = parser.parse_args(argv)
+    keep_freed_memory_for(args.device)
     if args.size == (0, 0):
         args.size = None
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s: %(message)s")

@@ -29,7 +29,7 @@ from mtvif_ros.data.boxes import BOX_CLASSES
 from mtvif_ros.data.camvid import CamVid
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.evaluate import CLASSICAL, Method, ReportSpec, evaluate, write_outputs
-from mtvif_ros.host_memory import keep_freed_memory
+from mtvif_ros.host_memory import keep_freed_memory_for
 from mtvif_ros.model import CheckpointError
 from mtvif_ros.tools.demo import parse_size
 
@@ -38,9 +38,9 @@ DEFAULT_METHODS = ("multitaskvif", "cascade", *CLASSICAL)
 
 def main(argv: list[str] | None = None) -> int:
     """Run mtvif-eval; exit code 0, or 2 for a missing dataset, checkpoint or bad input."""
-    keep_freed_memory()
     ap = _parser()
     args = ap.parse_args(argv)
+    keep_freed_memory_for(args.device)
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
 
     _check_arguments(ap, args)

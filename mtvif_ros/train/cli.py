@@ -35,14 +35,13 @@ import sys
 
 import torch.distributed as dist
 
-from mtvif_ros.host_memory import keep_freed_memory
+from mtvif_ros.host_memory import keep_freed_memory_for
 from mtvif_ros.train.config import parse_config
 from mtvif_ros.train.loop import Trainer
 
 
 def main(argv: list[str] | None = None) -> int:
     """``mtvif-train``: 0 when trained, 2 (with ``error: …`` on stderr) for bad settings."""
-    keep_freed_memory()
     argv = sys.argv[1:] if argv is None else argv
     try:
         return _train(argv)
@@ -53,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(argv: list[str]) -> int:
     try:
-        trainer = Trainer(parse_config(argv), command="mtvif-train " + shlex.join(argv))
+        config = parse_config(argv)
+        keep_freed_memory_for(config.device)
+        trainer = Trainer(config, command="mtvif-train " + shlex.join(argv))
     except ValueError as exc:  # TrainConfigError, NoTrainingDataError, an unusable device
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)
         return 2
