@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from mtvif_ros.dropout import FALLBACKS
 from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization
 from mtvif_ros.options import BACKENDS, PRECISIONS, check_inference_size, parse_device
 
@@ -114,8 +115,32 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "sync.warn_after", 3.0, "warn once when no pair formed for this long (s)", False, (0, 3600)
     ),
+    ParamSpec(
+        "sync.fallback",
+        "none",
+        "none | visible_only: with no IR for sync.fallback_after s, publish labels from the "
+        "visible image alone (and the visible image as fused) until IR returns",
+    ),
+    ParamSpec(
+        "sync.fallback_after",
+        1.0,
+        "seconds without an IR frame before sync.fallback applies",
+        False,
+        (0, 3600),
+    ),
     ParamSpec("qos.reliability", "best_effort", "best_effort | reliable | system_default", True),
     ParamSpec("qos.depth", 5, "input and output queue depth (keep last)", True, (1, 1000)),
+    ParamSpec("qos.ir.reliability", "", "IR input's reliability; empty = qos.reliability", True),
+    ParamSpec("qos.ir.depth", 0, "IR input's queue depth; 0 = qos.depth", True, (0, 1000)),
+    ParamSpec(
+        "qos.visible.reliability",
+        "",
+        "visible input's reliability; empty = qos.reliability",
+        True,
+    ),
+    ParamSpec(
+        "qos.visible.depth", 0, "visible input's queue depth; 0 = qos.depth", True, (0, 1000)
+    ),
     ParamSpec("publish.fused", True, "publish fused/image (bgr8)"),
     ParamSpec("publish.labels", True, "publish segmentation/labels (mono8 class ids)"),
     ParamSpec("publish.color", True, "publish segmentation/color (rgb8) while subscribed"),
@@ -171,6 +196,11 @@ class Settings:
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
+    def input_qos(self, role: str) -> tuple[str, int]:
+        """(reliability, depth) of the ``role`` input: its own, else the shared ones."""
+        reliability = self[f"qos.{role}.reliability"] or self["qos.reliability"]
+        return reliability, int(self[f"qos.{role}.depth"] or self["qos.depth"])
+
     def engine_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for FusionEngine."""
         return {
@@ -196,7 +226,12 @@ class Settings:
         _check_choice(v, "model.backend", BACKENDS)
         _check_choice(v, "ir.normalization", IR_NORMALIZATIONS)
         _check_choice(v, "sync.backend", SYNC_BACKENDS)
+        _check_choice(v, "sync.fallback", FALLBACKS)
         _check_choice(v, "qos.reliability", RELIABILITIES)
+        for role in ("ir", "visible"):
+            _check_choice(v, f"qos.{role}.reliability", ("", *RELIABILITIES))
+            if int(v[f"qos.{role}.depth"]) < 0:
+                raise SettingsError(f"qos.{role}.depth must be >= 0 (0 = qos.depth)")
         try:
             parse_device(str(v["model.device"]))
         except ValueError as exc:
@@ -208,7 +243,7 @@ class Settings:
         for name, lo in (("model.num_threads", 0), ("sync.queue_size", 1), ("qos.depth", 1)):
             if int(v[name]) < lo:
                 raise SettingsError(f"{name} must be >= {lo}, got {v[name]}")
-        for name in ("sync.slop", "sync.warn_after", "diagnostics.period"):
+        for name in ("sync.slop", "sync.warn_after", "sync.fallback_after", "diagnostics.period"):
             if not (math.isfinite(float(v[name])) and float(v[name]) > 0):
                 raise SettingsError(f"{name} must be a positive number of seconds, got {v[name]}")
         if not 0.0 <= float(v["overlay.alpha"]) <= 1.0:
@@ -268,14 +303,19 @@ def parse_palette(text: str) -> list[list[int]] | None:
 
 def load_params_file(path: str | Path, node_name: str = "mtvif_fusion") -> dict[str, Any]:
     """Read ``ros__parameters`` from a ROS 2 params YAML (``/**`` or the node's name),
-    flattening nested keys to dotted names, as ROS does."""
+    flattening nested keys to dotted names, as ROS does. rclpy's own parameters
+    (``use_sim_time``, ``qos_overrides.*``) are left out: they are not the pipeline's."""
     with open(path) as f:
         doc = yaml.safe_load(f) or {}
     params: dict[str, Any] = {}
     for key in ("/**", node_name, f"/{node_name}"):
         section = doc.get(key, {}).get("ros__parameters", {})
         params.update(_flatten(section))
-    return params
+    return {
+        k: v
+        for k, v in params.items()
+        if k != "use_sim_time" and not k.startswith("qos_overrides.")
+    }
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -57,6 +57,7 @@ COUNTERS = (
     "bad_ir",
     "bad_visible",
     "pairs",
+    "visible_only",
     "processed",
     "superseded",
     "paused",
@@ -67,6 +68,8 @@ COUNTERS = (
     "unmatched_visible",
     "duplicate_stamps",
     "clock_jumps",
+    "incompatible_qos_ir",
+    "incompatible_qos_visible",
 )
 LATENCIES = {"inference": "infer", "end-to-end": "e2e"}  # display name → field prefix
 _SUMMARY = ("mean", "median", "p95")
@@ -82,7 +85,9 @@ class StatsSnapshot:
     """The node's pipeline counters and latency summaries (ms) at one instant.
 
     Every input message is accounted for: received = bad + unmatched + paired (+ waiting),
-    and every pair = processed + superseded + paused + inference errors (+ in flight).
+    visible messages taken alone (``visible_only``, IR drop-out fallback) counting as paired;
+    and every pair or visible-only frame = processed + superseded + paused + inference
+    errors (+ in flight).
     ``to_diagnostic`` and ``from_diagnostic`` are inverse, so a tool reading /diagnostics
     (the demo, benchmarks) gets these numbers back rather than parsing display strings.
     """
@@ -92,6 +97,7 @@ class StatsSnapshot:
     bad_ir: int = 0
     bad_visible: int = 0
     pairs: int = 0
+    visible_only: int = 0
     processed: int = 0
     superseded: int = 0
     paused: int = 0
@@ -102,6 +108,8 @@ class StatsSnapshot:
     unmatched_visible: int = 0
     duplicate_stamps: int = 0
     clock_jumps: int = 0
+    incompatible_qos_ir: int = 0
+    incompatible_qos_visible: int = 0
     infer_mean_ms: float = math.nan
     infer_median_ms: float = math.nan
     infer_p95_ms: float = math.nan

@@ -27,6 +27,7 @@ class Rig:
         params: dict | None = None,
         pub_reliability: str = "reliable",
         subscribe: tuple[str, ...] = ("fused", "labels"),
+        inputs_match: bool = True,
     ) -> None:
         overrides = {"model.device": "cpu", "sync.backend": "builtin", **(params or {})}
         self.node = FusionNode(
@@ -47,7 +48,7 @@ class Rig:
         self.executor.add_node(self.probe)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
-        self.wait_for_matching(subscribe)
+        self.wait_for_matching(subscribe, inputs=inputs_match)
 
     def _keep(self, kind: str) -> Callable:
         def cb(msg) -> None:
@@ -60,9 +61,12 @@ class Rig:
         with self._lock:
             return [m for m, _ in self.received[kind]]
 
-    def wait_for_matching(self, outputs: tuple[str, ...] = (), timeout: float = 10.0) -> None:
+    def wait_for_matching(
+        self, outputs: tuple[str, ...] = (), timeout: float = 10.0, inputs: bool = True
+    ) -> None:
         """Until both directions are discovered: our inputs reach the node, its outputs us."""
-        pubs = list(self.pub.values()) + [self.node.outputs.pubs[k] for k in outputs]
+        pubs = list(self.pub.values()) if inputs else []
+        pubs += [self.node.outputs.pubs[k] for k in outputs]
         assert self.wait(lambda: all(p.get_subscription_count() > 0 for p in pubs), timeout)
 
     @staticmethod

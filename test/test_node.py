@@ -13,8 +13,10 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is installed by make test")
 
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import ReliabilityPolicy  # noqa: E402
 from ros_harness import Rig  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
@@ -118,23 +120,129 @@ def test_jitter_within_slop_pairs_and_offset_beyond_slop_does_not(rig, scenes):
 
 
 def test_stamps_looping_back_pair_as_often_in_every_loop(rig, scenes):
-    """A bag played with --loop (or a simulator reset): 30 Hz visible, 10 Hz IR 5 ms later,
-    stamps restarting every 2.5 s. Each loop must pair all of its 25 IR frames."""
+    """A bag played with --loop (or a simulator reset): 12 Hz visible, 4 Hz IR 5 ms later,
+    stamps restarting every 2.5 s. Each loop must pair all of its 10 IR frames."""
     r = rig(params={"sync.slop": 0.02, "qos.reliability": "reliable", "qos.depth": 100})
     s, base, per_loop = scenes[0], _base_ns(), []
+    received = 0
     for _ in range(3):
         before = r.node.snapshot().pairs
-        for k in range(75):
-            t = base + k * SEC // 30
+        for k in range(30):
+            t = base + k * SEC // 12
             r.publish("visible", s.vis, t)
+            received += 1
             if k % 3 == 0:
                 r.publish("ir", s.ir, t + 5_000_000)
-            time.sleep(0.003)
-        assert r.wait(lambda b=before: r.node.snapshot().pairs - b >= 25, 10.0)
-        time.sleep(0.3)
+                received += 1
+                # in step with the node: the probe's 10-deep history never overwrites
+                assert r.wait(lambda n=received: _received(r) >= n, 10.0)
+        assert r.wait(lambda b=before: r.node.snapshot().pairs - b >= 10, 10.0)
+        time.sleep(0.2)
         per_loop.append(r.node.snapshot().pairs - before)
-    assert per_loop == [25, 25, 25]
+    assert per_loop == [10, 10, 10]
     assert r.node.snapshot().counts()["clock_jumps"] >= 2
+
+
+def _received(r) -> int:
+    snap = r.node.snapshot()
+    return snap.ir_received + snap.visible_received
+
+
+def _latest_diagnostics(r) -> dict[str, str]:
+    diags = r.outputs("diag")
+    return {kv.key: kv.value for kv in diags[-1].status[0].values} if diags else {}
+
+
+def test_ir_dropout_falls_back_to_visible_only_and_returns_to_pairs(rig, scenes):
+    """The thermal camera stops for 1.5 s and resumes: labels keep coming from the visible
+    image (with it as the fused image), /diagnostics says so, and pairs resume with IR."""
+    params = {
+        "sync.fallback": "visible_only",
+        "sync.fallback_after": 0.5,
+        "diagnostics.period": 0.2,
+        "qos.reliability": "reliable",
+        "qos.depth": 20,
+    }
+    r = rig(params=params)
+    s, base = scenes[0], _base_ns()
+    r.send(s.ir, s.vis, base)
+    assert r.wait(lambda: len(r.outputs("labels")) == 1)
+    assert r.node.snapshot().visible_only == 0
+    stamps = []
+    for i in range(1, 16):  # IR stops; the visible camera goes on at 10 Hz
+        stamps.append(base + i * SEC // 10)
+        r.publish("visible", s.vis, stamps[-1])
+        time.sleep(0.1)
+    assert r.wait(lambda: r.node.snapshot().visible_only >= 5, 5)
+    assert r.wait(lambda: _latest_diagnostics(r).get("mode") == "visible-only", 5)
+    diag = r.outputs("diag")[-1].status[0]
+    assert diag.level == DiagnosticStatus.WARN
+    assert "no IR for" in diag.message
+    assert float(_latest_diagnostics(r)["time since last IR frame (s)"]) >= 0.5
+    alone = r.node.snapshot().visible_only
+    assert 5 <= alone <= 13  # not before fallback_after (0.5 s = the first ~4 frames)
+    out = r.outputs("fused")[-1]
+    t_out = out.header.stamp.sec * SEC + out.header.stamp.nanosec
+    assert t_out in stamps  # stamped like the visible frame it came from
+    fused = np.frombuffer(bytes(out.data), np.uint8).reshape(H, W, 3)
+    assert np.array_equal(fused, s.vis)  # the visible image stands in for the fused one
+    pairs = r.node.snapshot().pairs
+    for i in range(16, 22):  # IR is back
+        r.send(s.ir, s.vis, base + i * SEC // 10)
+        time.sleep(0.1)
+    assert r.wait(lambda: r.node.snapshot().pairs >= pairs + 4, 5)
+    assert not r.node.inputs.dropout.active
+    assert r.node.snapshot().visible_only == alone
+    assert r.wait(lambda: _latest_diagnostics(r).get("mode") == "pairs", 5)
+
+
+def test_without_fallback_a_silent_ir_camera_stops_the_outputs(rig, scenes):
+    r = rig(params={"sync.fallback_after": 0.2})  # sync.fallback: none (the default)
+    s, base = scenes[0], _base_ns()
+    for i in range(8):
+        r.publish("visible", s.vis, base + i * SEC // 10)
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert r.outputs("labels") == [] and r.node.snapshot().visible_only == 0
+
+
+def test_incompatible_qos_is_counted_and_named_instead_of_blaming_the_remap(rig, scenes):
+    """Cameras publishing BEST_EFFORT into a RELIABLE visible subscription: nothing arrives.
+    The node counts the event, says which side is which, and per-input QoS applies."""
+    params = {
+        "qos.visible.reliability": "reliable",
+        "qos.ir.depth": 3,
+        "sync.warn_after": 0.3,
+        "diagnostics.period": 0.2,
+    }
+    r = rig(params=params, pub_reliability="best_effort", inputs_match=False)
+    subs = r.node.inputs.subscriptions
+    assert subs["ir"].qos_profile.depth == 3 and subs["visible"].qos_profile.depth == 5
+    assert subs["visible"].qos_profile.reliability == ReliabilityPolicy.RELIABLE
+    assert subs["ir"].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+    base = _base_ns()
+    for i in range(8):
+        r.send(scenes[0].ir, scenes[0].vis, base + i * SEC // 10)
+        time.sleep(0.1)
+    assert r.wait(lambda: r.node.snapshot().incompatible_qos_visible >= 1, 5)
+    assert r.node.snapshot().incompatible_qos_ir == 0 and r.outputs("labels") == []
+    reason = r.node.inputs.no_pair_reason(1.0)
+    assert "visible publisher on /visible/image is BEST_EFFORT, subscription RELIABLE" in reason
+    assert "remapping" not in reason
+    assert r.wait(lambda: int(_latest_diagnostics(r).get("incompatible qos visible", 0)) >= 1)
+
+
+def test_standard_qos_overrides_apply_to_inputs_and_outputs(rig):
+    r = rig(
+        params={
+            "qos_overrides./visible/image.subscription.reliability": "reliable",
+            "qos_overrides./fused/image.publisher.depth": 7,
+        }
+    )
+    subs = r.node.inputs.subscriptions
+    assert subs["visible"].qos_profile.reliability == ReliabilityPolicy.RELIABLE
+    assert subs["ir"].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+    assert r.node.outputs.pubs["fused"].qos_profile.depth == 7
 
 
 def test_faster_publisher_than_inference_keeps_latency_bounded(rig):
@@ -392,7 +500,11 @@ def test_invalid_startup_parameters_fail_with_one_clear_message(name, value, mes
 
 def test_every_parameter_is_declared_with_a_description(rig):
     r = rig()
-    names = set(r.node._parameters) - {"use_sim_time", "start_type_description_service"}
+    rclpy_own = {"use_sim_time", "start_type_description_service"}
+    names = {n for n in r.node._parameters if not n.startswith("qos_overrides.")} - rclpy_own
     assert names == set(DEFAULTS)
+    # the standard QoS overrides of every input and output topic exist (read-only)
+    assert "qos_overrides./visible/image.subscription.reliability" in r.node._parameters
+    assert "qos_overrides./segmentation/labels.publisher.depth" in r.node._parameters
     for name in DEFAULTS:
         assert r.node.describe_parameter(name).description

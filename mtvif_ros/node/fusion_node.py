@@ -60,7 +60,7 @@ _LEVELS = {
     "ERROR": DiagnosticStatus.ERROR,
 }
 
-Job = tuple[Image, Image, int]  # IR message, visible message, visible stamp (ns)
+Job = tuple[Image | None, Image, int]  # IR message (None: visible alone), visible, stamp ns
 
 
 class FusionNode(Node):
@@ -101,11 +101,9 @@ class FusionNode(Node):
         depth = self.settings["qos.depth"]
         self.outputs = OutputPublishers(self, make_qos("reliable", depth), self.converter)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-        in_qos = make_qos(self.settings["qos.reliability"], depth)
         self.inputs = PairedInputs(
             self,
             self.settings,
-            in_qos,
             self.stats,
             self._on_pair,
             self._warn_throttled,
@@ -148,7 +146,7 @@ class FusionNode(Node):
         return label_lut(palette)
 
     # -------------------------------------------------------------- callbacks
-    def _on_pair(self, ir: Image, visible: Image, stamp: int) -> None:
+    def _on_pair(self, ir: Image | None, visible: Image, stamp: int) -> None:
         if not self.enabled:
             self.stats.count("paused")
         elif self.mailbox.put((ir, visible, stamp)):
@@ -186,11 +184,11 @@ class FusionNode(Node):
                 self.stats.count("inference_errors")
                 self._warn_throttled("inference", f"inference failed on one pair: {exc!r}")
 
-    def _process(self, ir_msg: Image, vis_msg: Image, stamp: int) -> None:
+    def _process(self, ir_msg: Image | None, vis_msg: Image, stamp: int) -> None:
         images = []
         for role, msg in (("ir", ir_msg), ("visible", vis_msg)):
             try:  # checked on arrival (inputs.accept): this only decodes
-                images.append(self.converter.to_array(msg, role))
+                images.append(None if msg is None else self.converter.to_array(msg, role))
             except EncodingError as exc:
                 self.inputs.reject(role, exc)
                 return
@@ -199,7 +197,12 @@ class FusionNode(Node):
         for counter, text in frame.warnings().items():
             self.stats.count(counter)
             self._warn_throttled(counter, text)
-        self.outputs.publish(frame.result, vis_msg.header, settings, lut)
+        result = frame.result
+        if ir_msg is None:  # IR drop-out: the visible image is what there is to look at
+            vis = images[1]
+            fused = vis if vis.ndim == 3 else np.repeat(vis[:, :, None], 3, axis=2)
+            result = dataclasses.replace(result, fused=fused)
+        self.outputs.publish(result, vis_msg.header, settings, lut)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.output(sum(frame.result.timings.values()), (now_ns - stamp) / 1e9)
 
@@ -215,7 +218,13 @@ class FusionNode(Node):
         rates = self._rates.sample(snap.counts(), now.nanoseconds / 1e9)
         level, message = health(snap, rates, self.enabled, self._errors_reported)
         self._errors_reported = snap.inference_errors
+        dropout = self.inputs.dropout
+        since_ir = dropout.since_ir(time.monotonic())
+        if dropout.active and level != "ERROR":
+            level, message = "WARN", f"no IR for {since_ir:.1f} s: visible-only labels"
         values = {
+            "mode": "visible-only" if dropout.active else "pairs",
+            "time since last IR frame (s)": f"{since_ir:.1f}",
             "device": str(self.engine.device),
             "precision": self.engine.precision,
             "sync backend": self.inputs.backend,

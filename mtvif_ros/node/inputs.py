@@ -18,23 +18,36 @@ from functools import partial
 
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+
+try:  # Iron and newer
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 from sensor_msgs.msg import Image
 
+from mtvif_ros.dropout import IrDropout
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.node.conversions import ImageConverter
-from mtvif_ros.node.interfaces import INPUT_TOPICS, StartupError, message_filters_available
+from mtvif_ros.node.interfaces import (
+    INPUT_TOPICS,
+    StartupError,
+    make_qos,
+    message_filters_available,
+)
 from mtvif_ros.settings import Settings
 from mtvif_ros.stamps import header_ns
 from mtvif_ros.stats import PipelineStats, StatsSnapshot
 from mtvif_ros.sync import JUMP_BACK_NS, ROLES, ApproxTimePairer, OffsetMeter, stream_of
 
-PairCallback = Callable[[Image, Image, int], None]  # (IR, visible, visible stamp ns)
+PairCallback = Callable[[Image | None, Image, int], None]  # (IR or None, visible, stamp ns)
 
 
 class PairedInputs:
     """Subscribe to both cameras and call ``on_pair(ir, visible, visible_stamp_ns)`` for
-    every pair; ``backend`` says which synchronizer runs.
+    every pair, and ``on_pair(None, visible, stamp)`` for a visible frame taken alone while
+    the IR camera is out (``sync.fallback``); ``backend`` says which synchronizer runs.
 
     ``warn(key, text)`` is the node's throttled warning; counters go to ``stats``.
     """
@@ -43,7 +56,6 @@ class PairedInputs:
         self,
         node: Node,
         settings: Settings,
-        qos: QoSProfile,
         stats: PipelineStats,
         on_pair: PairCallback,
         warn: Callable[[str, str], None],
@@ -58,10 +70,24 @@ class PairedInputs:
         self.pairer: ApproxTimePairer | None = None
         self._mf_sync = None
         self._newest: list[int | None] = [None, None]  # per stream, for message_filters
+        self.dropout = IrDropout(
+            settings["sync.fallback"], settings["sync.fallback_after"], time.monotonic()
+        )
         self.mf_clock_jumps = 0
-        self.backend = self._subscribe(qos)
+        self.qos = {role: make_qos(*settings.input_qos(role)) for role in ROLES}
+        self.backend = self._subscribe()
 
-    def _subscribe(self, qos: QoSProfile) -> str:
+    def _subscription_options(self, role: str) -> dict:
+        """rclpy's standard QoS overrides (``qos_overrides.<topic>.subscription.*``) and the
+        incompatible-QoS event, for either backend's subscription."""
+        return {
+            "qos_overriding_options": QoSOverridingOptions.with_default_policies(),
+            "event_callbacks": SubscriptionEventCallbacks(
+                incompatible_qos=partial(self._on_incompatible_qos, role)
+            ),
+        }
+
+    def _subscribe(self) -> str:
         backend = self.settings["sync.backend"]
         if backend == "message_filters" and not message_filters_available():
             raise StartupError(
@@ -69,21 +95,28 @@ class PairedInputs:
                 "installed; install ros-$ROS_DISTRO-message-filters or use 'builtin'"
             )
         if backend == "message_filters":
-            self._subscribe_message_filters(qos)
+            self._subscribe_message_filters()
             return "message_filters"
         self.pairer = ApproxTimePairer(
             int(self.settings["sync.slop"] * 1e9), self.settings["sync.queue_size"]
         )
-        for role in ROLES:
-            self.node.create_subscription(
-                Image, INPUT_TOPICS[role], partial(self._on_builtin_input, role), qos
+        self.subscriptions = {
+            role: self.node.create_subscription(
+                Image,
+                INPUT_TOPICS[role],
+                partial(self._on_builtin_input, role),
+                self.qos[role],
+                **self._subscription_options(role),
             )
+            for role in ROLES
+        }
         return "builtin"
 
-    def _subscribe_message_filters(self, qos: QoSProfile) -> None:
+    def _subscribe_message_filters(self) -> None:
         import message_filters
 
-        node, accept = self.node, self.accept
+        node, accept, qos, options = self.node, self.accept, self.qos, self._subscription_options
+        subscriptions = self.subscriptions = {}
 
         class Checked(message_filters.SimpleFilter):
             """Passes on only messages that ``accept`` lets through."""
@@ -91,18 +124,19 @@ class PairedInputs:
             def __init__(self, role: str) -> None:
                 super().__init__()
                 source = message_filters.Subscriber(
-                    node, Image, INPUT_TOPICS[role], qos_profile=qos
+                    node, Image, INPUT_TOPICS[role], qos_profile=qos[role], **options(role)
                 )
+                subscriptions[role] = source.sub
                 source.registerCallback(self._in, role)
                 self._source = source  # keep the subscription alive
 
             def _in(self, msg: Image, role: str) -> None:
                 stamp = accept(role, msg)
-                if stamp is not None:
+                if stamp is not None and not taken_alone(role, msg, stamp):
                     mf_jump_check(stream_of(role), stamp)
                     self.signalMessage(msg)
 
-        mf_jump_check = self._mf_jump_check
+        mf_jump_check, taken_alone = self._mf_jump_check, self._taken_alone
 
         self._mf_sync = message_filters.ApproximateTimeSynchronizer(
             [Checked(role) for role in ROLES],
@@ -150,9 +184,29 @@ class PairedInputs:
         self.stats.count(f"bad_{role}")
         self._warn(f"bad_{role}", f"dropped {role} message: {exc}")
 
+    def _taken_alone(self, role: str, msg: Image, stamp: int) -> bool:
+        """The IR drop-out fallback: True if this visible frame goes out alone (so not to
+        the pairer); an IR frame ends a visible-only period."""
+        now = time.monotonic()
+        if role == "ir":
+            if self.dropout.ir_arrived(now):
+                self.node.get_logger().info("IR frames are back: fusing pairs again")
+            return False
+        alone, started = self.dropout.visible_alone(now)
+        if started:
+            self.node.get_logger().warning(
+                f"no IR frame for {self.dropout.since_ir(now):.1f} s: publishing from the "
+                "visible image alone (sync.fallback visible_only) until IR returns"
+            )
+        if alone:
+            self.stats.count("visible_only")
+            self._unpaired_since = None
+            self._on_pair(None, msg, stamp)
+        return alone
+
     def _on_builtin_input(self, role: str, msg: Image) -> None:
         stamp = self.accept(role, msg)
-        if stamp is None:
+        if stamp is None or self._taken_alone(role, msg, stamp):
             return
         pair = self.pairer.add(stream_of(role), stamp, msg)
         if pair is not None:
@@ -166,6 +220,36 @@ class PairedInputs:
             self._warned_no_pair = False
             self.node.get_logger().info("IR/visible pairs are forming again")
         self._on_pair(ir, vis, vis_stamp)
+
+    # ------------------------------------------------------------ QoS
+    def _on_incompatible_qos(self, role: str, info) -> None:
+        """A publisher on the ``role`` topic offers a QoS this subscription cannot take:
+        nothing of it arrives. Counted, and said once per 5 s with what differs."""
+        self.stats.count(f"incompatible_qos_{role}")
+        self._warn(f"qos_{role}", self.qos_mismatch(role) or f"incompatible QoS on {role}")
+
+    def qos_mismatch(self, role: str) -> str | None:
+        """'visible publisher is BEST_EFFORT, subscription RELIABLE' for the first
+        publisher on the ``role`` topic whose QoS this subscription cannot take, else None."""
+        sub = self.subscriptions[role]
+        topic = sub.topic_name
+        ours = sub.qos_profile
+        for info in self.node.get_publishers_info_by_topic(topic):
+            theirs = info.qos_profile
+            if (
+                ours.reliability == ReliabilityPolicy.RELIABLE
+                and theirs.reliability == ReliabilityPolicy.BEST_EFFORT
+            ):
+                return (
+                    f"{role} publisher on {topic} is BEST_EFFORT, subscription RELIABLE: "
+                    f"nothing arrives; set qos.{role}.reliability: best_effort"
+                )
+            if ours.durability != theirs.durability and theirs.durability.name == "VOLATILE":
+                return (
+                    f"{role} publisher on {topic} is VOLATILE, subscription TRANSIENT_LOCAL: "
+                    "nothing arrives; drop the durability override"
+                )
+        return None
 
     # ------------------------------------------------------------ explanations
     def _check_pairing(self) -> None:
@@ -182,6 +266,10 @@ class PairedInputs:
     def no_pair_reason(self, waited: float) -> str:
         """One line saying why no pair formed, with the measured stamp offset."""
         head = f"no IR/visible pair for {waited:.1f} s: "
+        for role in ROLES:
+            mismatch = self.qos_mismatch(role)
+            if mismatch:
+                return head + mismatch
         missing = [r for r in ROLES if not self.offsets.seen(stream_of(r))]
         if missing:
             present = [r for r in ROLES if r not in missing]
@@ -206,6 +294,8 @@ class PairedInputs:
     def configure(self, settings: Settings) -> None:
         """Apply changed run-time settings (the slop; the rest is read when used)."""
         self.settings = settings
+        self.dropout.mode = settings["sync.fallback"]
+        self.dropout.after_s = settings["sync.fallback_after"]
         if self.pairer is not None:
             self.pairer.set_slop(int(settings["sync.slop"] * 1e9))
         else:  # message_filters keeps the slop as a Duration
@@ -223,8 +313,9 @@ class PairedInputs:
                 "clock_jumps": stats.clock_jumps,
             }
         c = counts.counts()
+        alone = {"ir": 0, "visible": c["visible_only"]}  # taken without the pairer
         drops = {
-            f"unmatched_{r}": max(0, c[f"{r}_received"] - c[f"bad_{r}"] - c["pairs"])
+            f"unmatched_{r}": max(0, c[f"{r}_received"] - c[f"bad_{r}"] - c["pairs"] - alone[r])
             for r in ROLES
         }
         return {**drops, "clock_jumps": self.mf_clock_jumps}

@@ -10,6 +10,7 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 
 from mtvif_ros.engine import FusionResult
@@ -26,7 +27,13 @@ class OutputPublishers:
 
     def __init__(self, node: Node, qos: QoSProfile, converter: ImageConverter) -> None:
         self.converter = converter
-        self.pubs = {k: node.create_publisher(Image, t, qos) for k, t in OUTPUT_TOPICS.items()}
+        # rclpy's standard QoS overrides (qos_overrides.<topic>.publisher.*) apply
+        self.pubs = {
+            k: node.create_publisher(
+                Image, t, qos, qos_overriding_options=QoSOverridingOptions.with_default_policies()
+            )
+            for k, t in OUTPUT_TOPICS.items()
+        }
 
     def wanted(self, kind: str, settings: Settings) -> Publisher | None:
         """The publisher of ``kind`` if it is switched on (and, for the on-demand outputs,
