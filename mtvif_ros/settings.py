@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mtvif_ros.dropout import FALLBACKS
+from mtvif_ros.imaging.compressed import TRANSPORTS
 from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization
 from mtvif_ros.options import BACKENDS, PRECISIONS, check_inference_size, parse_device
 
@@ -69,6 +70,20 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("model.channels_last", False, "torch backend: channels_last memory format", True),
     ParamSpec("model.compile", False, "torch backend: torch.compile (slow first frame)", True),
+    ParamSpec(
+        "ir.transport",
+        "raw",
+        "raw: sensor_msgs/Image on ir/image | compressed: CompressedImage (png, 16-bit kept, "
+        "or jpeg) on <ir/image, remapped>/compressed",
+        True,
+    ),
+    ParamSpec(
+        "visible.transport",
+        "raw",
+        "raw: sensor_msgs/Image on visible/image | compressed: CompressedImage (jpeg or png) "
+        "on <visible/image, remapped>/compressed",
+        True,
+    ),
     ParamSpec("ir.normalization", "percentile", "IR to [0,1]: percentile | minmax | fixed"),
     ParamSpec("ir.min", 0.0, "lower bound of the 'fixed' IR window, in the image's units"),
     ParamSpec("ir.max", 65535.0, "upper bound of the 'fixed' IR window, in the image's units"),
@@ -227,6 +242,8 @@ class Settings:
         _check_choice(v, "ir.normalization", IR_NORMALIZATIONS)
         _check_choice(v, "sync.backend", SYNC_BACKENDS)
         _check_choice(v, "sync.fallback", FALLBACKS)
+        _check_choice(v, "ir.transport", TRANSPORTS)
+        _check_choice(v, "visible.transport", TRANSPORTS)
         _check_choice(v, "qos.reliability", RELIABILITIES)
         for role in ("ir", "visible"):
             _check_choice(v, f"qos.{role}.reliability", ("", *RELIABILITIES))

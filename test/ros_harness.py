@@ -28,10 +28,13 @@ class Rig:
         pub_reliability: str = "reliable",
         subscribe: tuple[str, ...] = ("fused", "labels"),
         inputs_match: bool = True,
+        remap: dict[str, str] | None = None,
     ) -> None:
         overrides = {"model.device": "cpu", "sync.backend": "builtin", **(params or {})}
+        remaps = [a for k, v in (remap or {}).items() for a in ("-r", f"{k}:={v}")]
         self.node = FusionNode(
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            cli_args=["--ros-args", *remaps] if remaps else None,
         )
         self.probe = rclpy.create_node("probe")
         qos = make_qos(pub_reliability, 10)

@@ -36,6 +36,7 @@ def _module_dict(tree: ast.Module, name: str):
 
 INPUT_TOPICS = _module_dict(_NODE_SRC, "INPUT_TOPICS")
 OUTPUT_TOPICS = _module_dict(_NODE_SRC, "OUTPUT_TOPICS")
+OUTPUT_INFO_TOPICS = _module_dict(_NODE_SRC, "OUTPUT_INFO_TOPICS")
 _LAUNCH_SRC = ast.parse(LAUNCH.read_text())
 
 
@@ -70,6 +71,12 @@ def test_rviz_shows_the_node_topics() -> None:
     # everything a person looks at is shown (labels are class ids, not an image to view)
     assert {OUTPUT_TOPICS[k] for k in ("fused", "color", "overlay")} <= topics
     assert set(INPUT_TOPICS.values()) <= topics
+    # a Camera display, whose camera_info is the image topic's sibling (image_transport's
+    # rule): segmentation/overlay → segmentation/camera_info, which the node publishes
+    camera = [d for d in displays if d["Class"] == "rviz_default_plugins/Camera"]
+    assert len(camera) == 1
+    image_topic = camera[0]["Topic"]["Value"]
+    assert image_topic.rsplit("/", 1)[0] + "/camera_info" in OUTPUT_INFO_TOPICS.values()
 
 
 def test_params_file_is_the_ros2_layout() -> None:

@@ -245,6 +245,87 @@ def test_standard_qos_overrides_apply_to_inputs_and_outputs(rig):
     assert r.node.outputs.pubs["fused"].qos_profile.depth == 7
 
 
+def test_outputs_carry_the_visible_camera_info_scaled_and_stamped(rig, scenes):
+    from sensor_msgs.msg import CameraInfo
+
+    from mtvif_ros.node.interfaces import INPUT_INFO_TOPICS, OUTPUT_INFO_TOPICS, make_qos
+
+    r = rig()
+    got = {k: [] for k in OUTPUT_INFO_TOPICS}
+    for kind, topic in OUTPUT_INFO_TOPICS.items():
+        r.probe.create_subscription(CameraInfo, topic, got[kind].append, make_qos("reliable", 10))
+    info_pub = r.probe.create_publisher(
+        CameraInfo, INPUT_INFO_TOPICS["visible"], make_qos("reliable", 10)
+    )
+    assert r.wait(lambda: info_pub.get_subscription_count() > 0)
+    calib = CameraInfo(width=4 * W, height=4 * H, distortion_model="plumb_bob")
+    calib.k = [400.0, 0.0, 128.0, 0.0, 410.0, 96.0, 0.0, 0.0, 1.0]
+    calib.p = [400.0, 0.0, 128.0, 0.0, 0.0, 410.0, 96.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    calib.d = [0.1, -0.2, 0.0, 0.0, 0.0]
+    info_pub.publish(calib)
+    assert r.wait(lambda: r.node.camera_info.get("visible") is not None)
+    t = _base_ns()
+    r.send(scenes[0].ir, scenes[0].vis, t)
+    assert r.wait(lambda: all(got.values()) and len(r.outputs("fused")) == 1)
+    for kind in OUTPUT_INFO_TOPICS:
+        info = got[kind][0]
+        assert info.header == r.outputs("fused")[0].header  # stamp and frame of the image
+        assert (info.width, info.height) == (W, H)  # the published images' size
+        assert list(info.k) == [100.0, 0.0, 32.0, 0.0, 102.5, 24.0, 0.0, 0.0, 1.0]
+        assert list(info.p)[:7] == [100.0, 0.0, 32.0, 0.0, 0.0, 102.5, 24.0]
+        assert list(info.d) == [0.1, -0.2, 0.0, 0.0, 0.0]
+
+
+def test_compressed_cameras_replayed_from_a_bag_are_fused(rig, tmp_path):
+    """A bag recorded with compressed topics (IR PNG 16-bit, visible JPEG) under the robot's
+    own names, replayed into a node with ``*.transport: compressed`` and the image topic
+    remapped: it subscribes to <remapped topic>/compressed and fuses every pair."""
+    pytest.importorskip("rosbags", reason="rosbags is installed by make test")
+    from mtvif_ros.bags.make import make_bag
+    from mtvif_ros.data import SyntheticScenes
+    from mtvif_ros.node.bag_player import BagPlayer
+
+    scenes = SyntheticScenes(4, H, W, seed=3)
+    make_bag(
+        scenes,
+        tmp_path / "robot",
+        rate_hz=10,
+        offset_ms=5,
+        ir_topic="/thermal/image_raw",
+        compressed=True,
+    )
+    r = rig(
+        params={
+            "ir.transport": "compressed",
+            "visible.transport": "compressed",
+            "qos.reliability": "reliable",
+            "qos.depth": 20,
+        },
+        remap={"ir/image": "/thermal/image_raw"},
+        inputs_match=False,
+    )
+    assert r.node.inputs.subscriptions["ir"].topic_name == "/thermal/image_raw/compressed"
+    assert r.node.inputs.subscriptions["visible"].topic_name == "/visible/image/compressed"
+    player = BagPlayer(tmp_path / "robot", ["/thermal/image_raw", "/visible/image"], rate=2.0)
+    try:
+        assert r.wait(lambda: all(p.get_subscription_count() for p in player.pubs.values())), {
+            t: p.get_subscription_count() for t, p in player.pubs.items()
+        }
+        assert player.play() == 8
+        assert r.wait(lambda: r.node.snapshot().pairs == 4, 10), r.node.snapshot()
+        assert r.wait(lambda: len(r.outputs("labels")) == 4, 10)
+    finally:
+        player.destroy_node()
+    snap = r.node.snapshot()
+    assert snap.bad_ir == snap.bad_visible == 0
+    sent = sorted(header_ns for header_ns in (_stamp(m) for m in r.outputs("labels")))
+    assert len(set(sent)) == 4
+
+
+def _stamp(msg) -> int:
+    return msg.header.stamp.sec * SEC + msg.header.stamp.nanosec
+
+
 def test_faster_publisher_than_inference_keeps_latency_bounded(rig):
     """Pairs at 50 Hz into a ~100+ ms model: only the newest pair waits; drops are counted."""
     big = make_scene(0, 240, 320)

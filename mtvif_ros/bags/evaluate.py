@@ -24,6 +24,7 @@ from mtvif_ros.bags.boxes import BoxFolders
 from mtvif_ros.bags.io import (
     IMAGE,
     TYPESTORE,
+    camera_topic,
     deserialize,
     image_array,
     make_image,
@@ -83,10 +84,12 @@ class BagEvaluator:
         labelled: bool,
         progress: Any = None,
         box_folders: BoxFolders | None = None,
+        msgtypes: dict[str, str] | None = None,
     ) -> None:
         settings = pipeline.settings
         self.pipeline, self.writer, self.topics = pipeline, writer, topics
         self.box_folders = box_folders
+        msgtypes = msgtypes or {}
         self.role_of = {topics[r]: r for r in ROLES}
         self.pairer = ApproxTimePairer(
             int(settings["sync.slop"] * 1e9), settings["sync.queue_size"]
@@ -100,8 +103,11 @@ class BagEvaluator:
         self._predictions: dict[int, np.ndarray] = {}  # predictions waiting for ground truth
         self._newest: dict[str, int] = {}
         self._progress = progress
-        self._conns = {
-            topics[r]: writer.add_connection(topics[r], IMAGE, typestore=TYPESTORE) for r in ROLES
+        self._conns = {  # the inputs are copied as they are: Image or CompressedImage
+            topics[r]: writer.add_connection(
+                topics[r], msgtypes.get(topics[r], IMAGE), typestore=TYPESTORE
+            )
+            for r in ROLES
         }
         self._conns.update(
             {
@@ -221,6 +227,7 @@ def evaluate_bag(
     out.mkdir(parents=True, exist_ok=True)
     reader = open_reader(bag)
     present = {c.topic: c for c in reader.connections}
+    ir_topic, visible_topic = (camera_topic(present, t) for t in (ir_topic, visible_topic))
     missing = _missing_topics(present, ir_topic, visible_topic)
     if missing:
         reader.close()
@@ -258,7 +265,8 @@ def _stream(
         bar = tqdm(total=sum(c.msgcount for c in wanted), desc="bag", unit="msg")
     labelled = topics["labels"] in {c.topic for c in wanted}
     with open_writer(out_bag, storage) as writer:
-        evaluator = BagEvaluator(pipeline, writer, topics, labelled, bar, box_folders)
+        msgtypes = {c.topic: c.msgtype for c in wanted}
+        evaluator = BagEvaluator(pipeline, writer, topics, labelled, bar, box_folders, msgtypes)
         try:
             for conn, t_ns, raw in reader.messages(connections=wanted):
                 evaluator.on_message(conn.topic, t_ns, raw, conn.msgtype)

@@ -1,7 +1,9 @@
-"""Shared bag plumbing: the type store, storage formats, Image messages ↔ numpy."""
+"""Shared bag plumbing: the type store, storage formats, Image and CompressedImage messages
+↔ numpy."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +11,15 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from mtvif_ros.imaging.compressed import decode_compressed, encode_compressed
 from mtvif_ros.imaging.encodings import check_layout, decode, encode, to_visible_bgr
 from mtvif_ros.stamps import split_ns
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)  # Image/Header are identical in later distros
 IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
 Image = TYPESTORE.types[IMAGE]
+CompressedImage = TYPESTORE.types[COMPRESSED]
 Header = TYPESTORE.types["std_msgs/msg/Header"]
 Time = TYPESTORE.types["builtin_interfaces/msg/Time"]
 FORMATS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -65,17 +70,35 @@ def make_image(arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> 
     )
 
 
+def make_compressed(arr: np.ndarray, role: str, stamp_ns: int, frame_id: str) -> Any:
+    """numpy → a rosbags sensor_msgs/CompressedImage (IR as PNG, visible as JPEG)."""
+    fmt, payload = encode_compressed(arr, role)
+    sec, nanosec = split_ns(stamp_ns)
+    header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
+    return CompressedImage(header=header, format=fmt, data=np.frombuffer(payload, np.uint8))
+
+
 def image_array(msg: Any, role: str) -> np.ndarray:
-    """A rosbags Image → numpy as the engine takes it (visible: BGR or grey), validated like
-    the node does (EncodingError if unusable)."""
+    """A rosbags Image or CompressedImage → numpy as the engine takes it (visible: BGR or
+    grey), validated like the node does (EncodingError if unusable)."""
     data = np.asarray(msg.data, dtype=np.uint8)
+    if hasattr(msg, "format"):
+        return decode_compressed(role, msg.format, data)
     check_layout(role, msg.encoding, msg.height, msg.width, msg.step, data.size)
     arr = decode(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian), data)
     return arr if role == "ir" else to_visible_bgr(arr, msg.encoding)
 
 
-def serialize(msg: Any) -> bytes:
-    return TYPESTORE.serialize_cdr(msg, IMAGE)
+def camera_topic(present: Iterable[str], topic: str) -> str:
+    """``topic``, or its image_transport sibling ``topic/compressed`` when only that one
+    was recorded (most robot bags)."""
+    present = set(present)
+    compressed = topic.rstrip("/") + "/compressed"
+    return compressed if topic not in present and compressed in present else topic
+
+
+def serialize(msg: Any, msgtype: str = IMAGE) -> bytes:
+    return TYPESTORE.serialize_cdr(msg, msgtype)
 
 
 def deserialize(raw: bytes, msgtype: str) -> Any:

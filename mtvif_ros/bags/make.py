@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from mtvif_ros.bags.boxes import BoxFolderWriter
-from mtvif_ros.bags.io import IMAGE, TYPESTORE, make_image, open_writer, serialize
+from mtvif_ros.bags.io import (
+    COMPRESSED,
+    IMAGE,
+    TYPESTORE,
+    make_compressed,
+    make_image,
+    open_writer,
+    serialize,
+)
 from mtvif_ros.data.datasets import Pair
 from mtvif_ros.imaging import normalize_ir
 
@@ -38,18 +46,22 @@ def make_bag(
     seed: int = 0,
     boxes_out: str | Path | None = None,
     box_variants: Sequence[str] = (),
+    compressed: bool = False,
 ) -> dict[str, int]:
     """Write the pairs at ``rate_hz``; IR stamps = visible stamps + offset + N(0, jitter),
     visible stamps get their own N(0, jitter). Bag (receive) time = stamp + 1 ms. Ground-truth
     labels, where a pair has them, go on ``labels_topic`` with the visible stamp; its boxes,
-    with ``boxes_out``, into ``boxes_out/<variant>/<visible stamp>.txt`` (``bags.boxes``)."""
+    with ``boxes_out``, into ``boxes_out/<variant>/<visible stamp>.txt`` (``bags.boxes``).
+    ``compressed``: the cameras as CompressedImage on ``<topic>/compressed`` (IR as PNG in
+    ``ir_encoding``'s depth, visible as JPEG), as robots usually record them."""
     rng = np.random.default_rng(seed)
     counts = {"pairs": 0, "labels": 0, "boxes": 0}
     box_writer = BoxFolderWriter(boxes_out, box_variants) if boxes_out is not None else None
     period = int(1e9 / rate_hz)
     with open_writer(path, storage) as writer:
-        c_ir = writer.add_connection(ir_topic, IMAGE, typestore=TYPESTORE)
-        c_vis = writer.add_connection(visible_topic, IMAGE, typestore=TYPESTORE)
+        cam_type, suffix = (COMPRESSED, "/compressed") if compressed else (IMAGE, "")
+        c_ir = writer.add_connection(ir_topic + suffix, cam_type, typestore=TYPESTORE)
+        c_vis = writer.add_connection(visible_topic + suffix, cam_type, typestore=TYPESTORE)
         c_lab = (
             writer.add_connection(labels_topic, IMAGE, typestore=TYPESTORE)
             if labels_topic
@@ -64,24 +76,23 @@ def make_bag(
             ir_ns = vis_ns + int(offset_ms * 1e6) + int(j_ir)
             vis = pair.vis
             enc = "bgr8" if vis.ndim == 3 else "mono8"
-            msgs = [
-                (
-                    c_ir,
-                    ir_ns,
-                    make_image(
-                        ir_for_encoding(pair.ir, ir_encoding), ir_encoding, ir_ns, "ir_camera"
-                    ),
-                ),
-                (c_vis, vis_ns, make_image(vis, enc, vis_ns, "camera")),
-            ]
+            ir = ir_for_encoding(pair.ir, ir_encoding)
+            if compressed:
+                ir_msg = make_compressed(ir, "ir", ir_ns, "ir_camera")
+                vis_msg = make_compressed(vis, "visible", vis_ns, "camera")
+            else:
+                ir_msg = make_image(ir, ir_encoding, ir_ns, "ir_camera")
+                vis_msg = make_image(vis, enc, vis_ns, "camera")
+            msgs = [(c_ir, ir_ns, ir_msg, cam_type), (c_vis, vis_ns, vis_msg, cam_type)]
             if c_lab is not None and pair.labels is not None:
-                msgs.append((c_lab, vis_ns, make_image(pair.labels, "mono8", vis_ns, "camera")))
+                label_msg = make_image(pair.labels, "mono8", vis_ns, "camera")
+                msgs.append((c_lab, vis_ns, label_msg, IMAGE))
                 counts["labels"] += 1
             if box_writer is not None and pair.box_variants is not None:
                 box_writer.add(vis_ns, pair.name, pair.box_variants, vis.shape[:2])
                 counts["boxes"] += 1
-            for conn, stamp, msg in sorted(msgs, key=lambda m: m[1]):
-                writer.write(conn, stamp + 1_000_000, serialize(msg))
+            for conn, stamp, msg, msgtype in sorted(msgs, key=lambda m: m[1]):
+                writer.write(conn, stamp + 1_000_000, serialize(msg, msgtype))
             counts["pairs"] += 1
     if box_writer is not None:
         box_writer.close()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import array
 
 import numpy as np
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
+from mtvif_ros.imaging.compressed import check_compressed, decode_compressed
 from mtvif_ros.imaging.encodings import (
     ENCODINGS,
     EncodingError,
@@ -78,8 +79,12 @@ class ImageConverter:
         self.bridge, self.reason = _working_cv_bridge() if use_cv_bridge else (None, "disabled")
         self.backend = "builtin" if self.bridge is None else "builtin+cv_bridge"
 
-    def check(self, msg: Image, role: str) -> None:
-        """Cheap validation of a message's metadata (EncodingError with the reason)."""
+    def check(self, msg: Image | CompressedImage, role: str) -> None:
+        """Cheap validation of a message's metadata (EncodingError with the reason); a
+        compressed image's pixels are only known once decoded (by the worker)."""
+        if isinstance(msg, CompressedImage):
+            check_compressed(role, msg.format, len(msg.data))
+            return
         if self.bridge is not None and role == "visible" and msg.encoding in BRIDGE_VISIBLE:
             if msg.height <= 0 or msg.width <= 0 or len(msg.data) < msg.step * msg.height:
                 raise EncodingError(
@@ -89,11 +94,13 @@ class ImageConverter:
             return
         check_layout(role, msg.encoding, msg.height, msg.width, msg.step, len(msg.data))
 
-    def to_array(self, msg: Image, role: str) -> np.ndarray:
+    def to_array(self, msg: Image | CompressedImage, role: str) -> np.ndarray:
         """IR → H×W (uint8/uint16/float32); visible → BGR H×W×3 or grey H×W.
 
         ``msg`` must have passed ``check`` (the node checks each message once, on arrival).
         """
+        if isinstance(msg, CompressedImage):
+            return decode_compressed(role, msg.format, msg.data)
         if msg.encoding not in ENCODINGS:  # only BRIDGE_VISIBLE passes check
             try:
                 return np.array(self.bridge.imgmsg_to_cv2(msg, "bgr8"))

@@ -16,6 +16,7 @@ import dataclasses
 import signal
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 
@@ -35,12 +36,13 @@ from mtvif_ros.imaging import label_lut
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.mailbox import LatestMailbox
 from mtvif_ros.model import CheckpointError
+from mtvif_ros.node.camera_info import LatestInfo
 from mtvif_ros.node.conversions import ImageConverter
 from mtvif_ros.node.inputs import PairedInputs
 from mtvif_ros.node.interfaces import (
     DIAGNOSTICS_TOPIC,
     ENABLE_SERVICE,
-    INPUT_TOPICS,
+    INPUT_INFO_TOPICS,
     NODE_NAME,
     StartupError,
     make_qos,
@@ -109,6 +111,14 @@ class FusionNode(Node):
             self._warn_throttled,
             self.converter,
         )
+        self.camera_info = LatestInfo()
+        for role, topic in INPUT_INFO_TOPICS.items():
+            self.create_subscription(
+                CameraInfo,
+                topic,
+                partial(self.camera_info.put, role),
+                make_qos(*self.settings.input_qos(role)),
+            )
         self.mailbox: LatestMailbox[Job] = LatestMailbox()
         self._worker = threading.Thread(target=self._worker_loop, name="mtvif-infer", daemon=True)
         self._worker.start()
@@ -119,7 +129,7 @@ class FusionNode(Node):
             f"ready: {self.engine.checkpoint.config.architecture} on {self.engine.device} "
             f"({self.engine.precision}), sync {self.inputs.backend} slop "
             f"{self.settings['sync.slop']:.3f} s, inputs "
-            + " + ".join(self.resolve_topic_name(t) for t in INPUT_TOPICS.values())
+            + " + ".join(sub.topic_name for sub in self.inputs.subscriptions.values())
         )
 
     @property
@@ -202,7 +212,8 @@ class FusionNode(Node):
             vis = images[1]
             fused = vis if vis.ndim == 3 else np.repeat(vis[:, :, None], 3, axis=2)
             result = dataclasses.replace(result, fused=fused)
-        self.outputs.publish(result, vis_msg.header, settings, lut)
+        info = self.camera_info.get("visible")
+        self.outputs.publish(result, vis_msg.header, settings, lut, info)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.output(sum(frame.result.timings.values()), (now_ns - stamp) / 1e9)
 

@@ -25,7 +25,7 @@ try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from mtvif_ros.dropout import IrDropout
 from mtvif_ros.imaging.encodings import EncodingError
@@ -75,7 +75,17 @@ class PairedInputs:
         )
         self.mf_clock_jumps = 0
         self.qos = {role: make_qos(*settings.input_qos(role)) for role in ROLES}
+        self.kinds = {role: self._kind(role) for role in ROLES}  # (message type, topic)
         self.backend = self._subscribe()
+
+    def _kind(self, role: str) -> tuple[type, str]:
+        """Image on the input topic, or CompressedImage on ``<resolved topic>/compressed``
+        (image_transport's naming, so remapping the image topic moves both)."""
+        if self.settings[f"{role}.transport"] == "compressed":
+            return CompressedImage, self.node.resolve_topic_name(
+                INPUT_TOPICS[role]
+            ) + "/compressed"
+        return Image, INPUT_TOPICS[role]
 
     def _subscription_options(self, role: str) -> dict:
         """rclpy's standard QoS overrides (``qos_overrides.<topic>.subscription.*``) and the
@@ -102,8 +112,7 @@ class PairedInputs:
         )
         self.subscriptions = {
             role: self.node.create_subscription(
-                Image,
-                INPUT_TOPICS[role],
+                *self.kinds[role],
                 partial(self._on_builtin_input, role),
                 self.qos[role],
                 **self._subscription_options(role),
@@ -116,6 +125,7 @@ class PairedInputs:
         import message_filters
 
         node, accept, qos, options = self.node, self.accept, self.qos, self._subscription_options
+        kinds = self.kinds
         subscriptions = self.subscriptions = {}
 
         class Checked(message_filters.SimpleFilter):
@@ -124,7 +134,7 @@ class PairedInputs:
             def __init__(self, role: str) -> None:
                 super().__init__()
                 source = message_filters.Subscriber(
-                    node, Image, INPUT_TOPICS[role], qos_profile=qos[role], **options(role)
+                    node, *kinds[role], qos_profile=qos[role], **options(role)
                 )
                 subscriptions[role] = source.sub
                 source.registerCallback(self._in, role)
@@ -273,10 +283,10 @@ class PairedInputs:
         missing = [r for r in ROLES if not self.offsets.seen(stream_of(r))]
         if missing:
             present = [r for r in ROLES if r not in missing]
-            topic = self.node.resolve_topic_name
+            topic = {r: self.subscriptions[r].topic_name for r in ROLES}
             return head + (
-                f"messages arrive on {topic(INPUT_TOPICS[present[0]])} only, "
-                f"none on {topic(INPUT_TOPICS[missing[0]])}; check the remapping"
+                f"messages arrive on {topic[present[0]]} only, "
+                f"none on {topic[missing[0]]}; check the remapping (or {missing[0]}.transport)"
             )
         offset = self.offsets.offset_ns() / 1e9
         slop = self.settings["sync.slop"]

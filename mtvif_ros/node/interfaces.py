@@ -13,6 +13,9 @@ OUTPUT_TOPICS = {
     "color": "segmentation/color",
     "overlay": "segmentation/overlay",
 }
+# optional calibration of the cameras; the outputs carry the visible one's
+INPUT_INFO_TOPICS = {"ir": "ir/camera_info", "visible": "visible/camera_info"}
+OUTPUT_INFO_TOPICS = {"fused": "fused/camera_info", "labels": "segmentation/camera_info"}
 DIAGNOSTICS_TOPIC = "/diagnostics"
 ENABLE_SERVICE = "~/enable"
 

@@ -2,6 +2,7 @@
 
 mtvif-bag make SRC BAG [--format mcap|sqlite3] [--rate HZ] [--offset-ms X]
                        [--jitter-ms Y] [--ir-encoding mono8|mono16] [--boxes DIR ...]
+                       [--compressed]   (cameras on <topic>/compressed, IR png, visible jpeg)
     SRC: sample[:N] (built-in scenes), a manifest .csv (--sets, --split), a folder
     with ir/ vi/ [labels/], or an MSRS release root (--split)
     --boxes (manifest only): also write the pairs' YOLO boxes to BAG_boxes/<DIR>/
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     mk.add_argument("--sets", nargs="*", default=None)
     mk.add_argument("--split", default=None)
     mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument(
+        "--compressed",
+        action="store_true",
+        help="cameras as sensor_msgs/CompressedImage on <topic>/compressed (IR png, visible jpeg)",
+    )
     mk.add_argument(
         "--boxes",
         nargs="+",
@@ -126,6 +132,7 @@ def _make(args: argparse.Namespace) -> int:
         seed=args.seed,
         boxes_out=boxes_out,
         box_variants=args.boxes,
+        compressed=args.compressed,
     )
     print(
         f"wrote {args.bag} ({args.format}): {counts['pairs']} pairs, "
