@@ -39,6 +39,7 @@ ARGUMENTS = [
     ("precision", "", "fp32 | fp16 | bf16 (empty: params file)"),
     ("namespace", "", "namespace of the node and its topics"),
     ("use_sim_time", "false", "use /clock (bag replay with --clock)"),
+    ("lifecycle", "false", "managed node: starts unconfigured, driven by lifecycle transitions"),
     ("rviz", "false", "also start rviz2 with config/fusion.rviz"),
 ]
 
@@ -65,6 +66,7 @@ def _fusion_node(context):
     overrides = {param: arg(a) for a, param in PARAM_ARGS.items() if arg(a)}
     sim_time = _truthy(arg("use_sim_time"))
     overrides["use_sim_time"] = sim_time
+    overrides["lifecycle"] = _truthy(arg("lifecycle"))
     # rviz shows the same topics: relative names in its config, the same namespace and remaps
     remappings = [(topic, arg(a)) for a, topic in TOPIC_ARGS.items()]
     actions = [

@@ -46,6 +46,13 @@ class ParamSpec:
 
 
 PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "lifecycle",
+        False,
+        "managed node: starts unconfigured; configure/activate/deactivate/cleanup through "
+        "lifecycle transitions (nav2-style bring-up)",
+        True,
+    ),
     ParamSpec("model.checkpoint", "", "checkpoint .pt file; empty = the packaged default", True),
     ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N", True),
     ParamSpec("model.precision", "fp32", "fp32 | fp16 | bf16 (fp16 needs CUDA)", True),

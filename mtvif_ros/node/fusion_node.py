@@ -1,291 +1,82 @@
 """The fusion node: IR + visible images in, fused image and semantic labels out.
 
-Thin by design: parameters, threads, services and diagnostics live here; inputs and
-pairing in ``node.inputs``, outputs in ``node.outputs``, names and QoS in
-``node.interfaces``, and the frame itself (registration, inference) in the pure-Python
-``mtvif_ros.pipeline`` shared with the offline bag evaluation.
-
-Threads: ROS callbacks run in the executor and only check, pair and post the newest pair
-to a one-slot mailbox; one worker thread decodes, runs the pipeline and publishes. A slow
-model therefore drops superseded pairs (counted) instead of queueing them.
+Thin by design: the phases and callbacks live in ``node.core`` (shared with the managed
+node, ``node.managed``), inputs and pairing in ``node.inputs``, outputs in
+``node.outputs``, names and QoS in ``node.interfaces``, and the frame itself
+(registration, inference) in the pure-Python ``mtvif_ros.pipeline`` shared with the
+offline bag evaluation.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
-import time
-from functools import partial
 from typing import Any
 
-import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
-from std_srvs.srv import SetBool
 
-from mtvif_ros.engine import FusionEngine, set_cpu_threads
-from mtvif_ros.host_memory import memory_is_kept
-from mtvif_ros.imaging import label_lut
-from mtvif_ros.imaging.encodings import EncodingError
-from mtvif_ros.mailbox import LatestMailbox
 from mtvif_ros.model import CheckpointError
-from mtvif_ros.node.camera_info import LatestInfo
-from mtvif_ros.node.conversions import ImageConverter
-from mtvif_ros.node.inputs import PairedInputs
-from mtvif_ros.node.interfaces import (
-    DIAGNOSTICS_TOPIC,
-    ENABLE_SERVICE,
-    INPUT_INFO_TOPICS,
-    NODE_NAME,
-    StartupError,
-    make_qos,
-)
-from mtvif_ros.node.outputs import OutputPublishers
-from mtvif_ros.node.parameters import declare_parameters
-from mtvif_ros.pipeline import FramePipeline
-from mtvif_ros.settings import Settings, SettingsError
-from mtvif_ros.stats import CounterRates, PipelineStats, StatsSnapshot, health
+from mtvif_ros.node.core import FusionCore
+from mtvif_ros.node.interfaces import NODE_NAME, StartupError
+from mtvif_ros.settings import SettingsError
 
 __all__ = ["FusionNode", "StartupError", "run"]
 
-WARN_PERIOD_S = 5.0
-_LEVELS = {
-    "OK": DiagnosticStatus.OK,
-    "WARN": DiagnosticStatus.WARN,
-    "ERROR": DiagnosticStatus.ERROR,
-}
-
-Job = tuple[Image | None, Image, int]  # IR message (None: visible alone), visible, stamp ns
+STARTUP_ERRORS = (SettingsError, CheckpointError, ValueError, ParameterException)
 
 
-class FusionNode(Node):
+class FusionNode(FusionCore, Node):
     """Fuses every synchronized IR/visible pair and publishes fused and label images.
 
-    Construction loads and warms the model, so a node that exists is ready; any bad
+    Construction configures and activates, so a node that exists is ready; any bad
     parameter or checkpoint raises ``StartupError`` with the one line to show the user.
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(NODE_NAME, **kwargs)
+        Node.__init__(self, NODE_NAME, **kwargs)
         try:
-            self._setup()
+            self.configure()
+            self.activate()
         except StartupError:
             Node.destroy_node(self)  # release what was created; the context must not see it
             raise
-        except (SettingsError, CheckpointError, ValueError, ParameterException) as exc:
+        except STARTUP_ERRORS as exc:
             Node.destroy_node(self)
             raise StartupError(str(exc)) from None
 
-    def _setup(self) -> None:
-        settings = declare_parameters(self)
-        set_cpu_threads(int(settings["model.num_threads"]))
-        self.engine = FusionEngine(**settings.engine_kwargs())
-        self.pipeline = FramePipeline(self.engine, settings)
-        # settings and the palette they select, swapped together (one reference) when a
-        # parameter changes and read once per frame by the worker
-        self._in_force: tuple[Settings, np.ndarray] = (settings, self._make_lut(settings))
-        self.engine.warmup()
-
-        self.stats = PipelineStats()
-        self._rates = CounterRates()
-        self._last_warn: dict[str, float] = {}
-        self._errors_reported = 0
-        self.enabled = True
-        self.converter = ImageConverter()
-        self._log_converter()
-        depth = self.settings["qos.depth"]
-        self.outputs = OutputPublishers(self, make_qos("reliable", depth), self.converter)
-        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-        self.inputs = PairedInputs(
-            self,
-            self.settings,
-            self.stats,
-            self._on_pair,
-            self._warn_throttled,
-            self.converter,
-        )
-        self.camera_info = LatestInfo()
-        for role, topic in INPUT_INFO_TOPICS.items():
-            self.create_subscription(
-                CameraInfo,
-                topic,
-                partial(self.camera_info.put, role),
-                make_qos(*self.settings.input_qos(role)),
-            )
-        self.mailbox: LatestMailbox[Job] = LatestMailbox()
-        self._worker = threading.Thread(target=self._worker_loop, name="mtvif-infer", daemon=True)
-        self._worker.start()
-        self.create_service(SetBool, ENABLE_SERVICE, self._on_enable)
-        self.create_timer(self.settings["diagnostics.period"], self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.get_logger().info(
-            f"ready: {self.engine.checkpoint.config.architecture} on {self.engine.device} "
-            f"({self.engine.precision}), sync {self.inputs.backend} slop "
-            f"{self.settings['sync.slop']:.3f} s, inputs "
-            + " + ".join(sub.topic_name for sub in self.inputs.subscriptions.values())
-        )
-
-    @property
-    def settings(self) -> Settings:
-        """The parameter values in force."""
-        return self._in_force[0]
-
-    def _log_converter(self) -> None:
-        if self.converter.bridge is not None:
-            self.get_logger().info("image conversion: built-in; cv_bridge for Bayer/YUV input")
-        else:
-            reason = self.converter.reason
-            self.get_logger().info(
-                f"image conversion: built-in (cv_bridge not used for Bayer/YUV input: {reason})"
-            )
-
-    def _make_lut(self, settings: Settings) -> np.ndarray:
-        palette = settings.palette or self.engine.palette
-        needed = self.engine.checkpoint.config.num_classes
-        if len(palette) < needed:
-            raise SettingsError(
-                f"palette.override has {len(palette)} colours but the model has {needed} classes"
-            )
-        return label_lut(palette)
-
-    # -------------------------------------------------------------- callbacks
-    def _on_pair(self, ir: Image | None, visible: Image, stamp: int) -> None:
-        if not self.enabled:
-            self.stats.count("paused")
-        elif self.mailbox.put((ir, visible, stamp)):
-            self.stats.count("superseded")
-
-    def _on_enable(self, request: SetBool.Request, response: SetBool.Response):
-        self.enabled = bool(request.data)
-        response.success = True
-        response.message = "inference enabled" if self.enabled else "inference paused"
-        self.get_logger().info(response.message)
-        return response
-
-    def _on_set_parameters(self, params) -> SetParametersResult:
-        changes = {p.name: p.value for p in params if p.name in self.settings.values}
-        if not changes:
-            return SetParametersResult(successful=True)
-        try:
-            new = Settings.from_mapping({**self.settings.values, **changes})
-            lut = self._make_lut(new)
-        except SettingsError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
-        self._in_force = (new, lut)  # the worker picks it up with its next frame
-        self.inputs.configure(new)
-        return SetParametersResult(successful=True)
-
-    # ----------------------------------------------------------------- worker
-    def _worker_loop(self) -> None:
-        while not self.mailbox.closed:
-            job = self.mailbox.get(timeout=0.25)
-            if job is None:
-                continue
-            try:
-                self._process(*job)
-            except Exception as exc:  # one bad frame must never kill the node
-                self.stats.count("inference_errors")
-                self._warn_throttled("inference", f"inference failed on one pair: {exc!r}")
-
-    def _process(self, ir_msg: Image | None, vis_msg: Image, stamp: int) -> None:
-        images = []
-        for role, msg in (("ir", ir_msg), ("visible", vis_msg)):
-            try:  # checked on arrival (inputs.accept): this only decodes
-                images.append(None if msg is None else self.converter.to_array(msg, role))
-            except EncodingError as exc:
-                self.inputs.reject(role, exc)
-                return
-        settings, lut = self._in_force
-        frame = self.pipeline.run(*images, settings)
-        for counter, text in frame.warnings().items():
-            self.stats.count(counter)
-            self._warn_throttled(counter, text)
-        result = frame.result
-        if ir_msg is None:  # IR drop-out: the visible image is what there is to look at
-            vis = images[1]
-            fused = vis if vis.ndim == 3 else np.repeat(vis[:, :, None], 3, axis=2)
-            result = dataclasses.replace(result, fused=fused)
-        info = self.camera_info.get("visible")
-        self.outputs.publish(result, vis_msg.header, settings, lut, info)
-        now_ns = self.get_clock().now().nanoseconds
-        self.stats.output(sum(frame.result.timings.values()), (now_ns - stamp) / 1e9)
-
-    # ------------------------------------------------------------ diagnostics
-    def snapshot(self) -> StatsSnapshot:
-        """All counters, the pairer's drops included."""
-        snap = self.stats.snapshot()
-        return dataclasses.replace(snap, **self.inputs.drop_counts(snap))
-
-    def _publish_diagnostics(self) -> None:
-        now = self.get_clock().now()
-        snap = self.snapshot()
-        rates = self._rates.sample(snap.counts(), now.nanoseconds / 1e9)
-        level, message = health(snap, rates, self.enabled, self._errors_reported)
-        self._errors_reported = snap.inference_errors
-        dropout = self.inputs.dropout
-        since_ir = dropout.since_ir(time.monotonic())
-        if dropout.active and level != "ERROR":
-            level, message = "WARN", f"no IR for {since_ir:.1f} s: visible-only labels"
-        values = {
-            "mode": "visible-only" if dropout.active else "pairs",
-            "time since last IR frame (s)": f"{since_ir:.1f}",
-            "device": str(self.engine.device),
-            "precision": self.engine.precision,
-            "sync backend": self.inputs.backend,
-            "image conversion": self.converter.backend,
-            "host memory": "kept for reuse" if memory_is_kept() else "glibc defaults",
-            "enabled": str(self.enabled),
-            **snap.to_diagnostic(rates),
-        }
-        status = DiagnosticStatus(
-            level=_LEVELS[level],
-            name=f"{self.get_name()}: fusion pipeline",
-            message=message,
-            hardware_id=str(self.engine.device),
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=now.to_msg()), status=[status]))
-
-    # ------------------------------------------------------------------ utils
-    def _warn_throttled(self, key: str, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last_warn.get(key, -1e9) >= WARN_PERIOD_S:
-            self._last_warn[key] = now
-            self.get_logger().warning(message)
-
     def destroy_node(self) -> None:
         """Stop the worker (it finishes the frame in hand) and release the node."""
-        self.mailbox.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=10.0)
+        self._stop_worker()
         super().destroy_node()
 
 
-def run(argv: list[str]) -> int:
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a user is shown."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return first if isinstance(exc, StartupError) else f"{type(exc).__name__}: {first}"
+
+
+def run(argv: list[str], managed: bool = False) -> int:
     """Spin the node until shutdown (``mtvif_ros.node.main`` is the entry point). Returns the
     exit code: 0 after Ctrl-C or a shutdown request, 2 when the node cannot start, with one
     line saying why (a bad parameter, a missing checkpoint, a CUDA or compile error in
-    warm-up), never a traceback."""
+    warm-up), never a traceback. ``managed``: the lifecycle node, which starts
+    unconfigured and reports failures through its transitions instead."""
     rclpy.init(args=argv)
     node = None
     try:
         try:
-            node = FusionNode()
-        except StartupError as exc:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-            return 2
-        except Exception as exc:  # torch.compile, CUDA, driver errors: one line too
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            rclpy.logging.get_logger(NODE_NAME).fatal(
-                f"cannot start: {type(exc).__name__}: {first}"
-            )
+            if managed:
+                from mtvif_ros.node.managed import ManagedFusionNode
+
+                node = ManagedFusionNode()
+            else:
+                node = FusionNode()
+        except Exception as exc:  # StartupError; torch.compile, CUDA, driver errors too
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {one_line(exc)}")
             return 2
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the fusion node until shutdown; the process exit code (2: could not start)."""
     argv = sys.argv if argv is None else argv
     keep_freed_memory_for(requested_parameter(argv, "model.device"))
+    managed = str(requested_parameter(argv, "lifecycle")).lower() in ("true", "1", "yes")
     from mtvif_ros.node.fusion_node import run
 
-    return run(argv)
+    return run(argv, managed=managed)

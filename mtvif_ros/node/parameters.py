@@ -28,6 +28,17 @@ _PRE_SET = hasattr(Node, "add_pre_set_parameters_callback")
 
 def declare_parameters(node: Node) -> Settings:
     """Declare every parameter on ``node``; the validated settings (SettingsError if not)."""
+    declare_only(node)
+    return current_settings(node)
+
+
+def current_settings(node: Node) -> Settings:
+    """The node's parameter values, validated (SettingsError if not)."""
+    return Settings.from_mapping({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
+
+
+def declare_only(node: Node) -> None:
+    """Declare every parameter on ``node`` (values checked against their limits only)."""
     overrides = getattr(node, "_parameter_overrides", {})  # -p / params file / constructor
     for name, param in list(overrides.items()):
         value = as_declared_type(name, param.value)
@@ -38,7 +49,6 @@ def declare_parameters(node: Node) -> Settings:
         node.declare_parameter(spec.name, spec.default, descriptor(spec))
     if _PRE_SET:
         node.add_pre_set_parameters_callback(_retype)
-    return Settings.from_mapping({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
