@@ -88,7 +88,11 @@ def build_report(result: EvalResult, summary: Summary, spec: ReportSpec) -> str:
     title, agreement, n_pairs = spec.title, spec.agreement, spec.n_pairs
     iou_classes, box_sources = spec.iou_classes, spec.box_sources
     visible_only = _visible_only(result.rows)
-    what = _count(n_pairs, "image") if visible_only else f"{n_pairs} pairs"
+    skipped = result.skipped
+    n_done = max(0, n_pairs - skipped)
+    what = _count(n_done, "image") if visible_only else f"{n_done} pairs"
+    if skipped:
+        what += f" ({skipped} of {n_pairs} skipped: see the end)"
     lines = [f"# {title}", "", f"{what}, {result.seconds:.1f} s in total.", ""]
     if visible_only:
         lines += _visible_only_note(summary)

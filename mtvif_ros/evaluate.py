@@ -52,6 +52,7 @@ class EvalResult:
     boxes: dict[str, BoxScores] = field(default_factory=dict)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    skipped: int = 0  # pairs whose files could not be read (named in problems)
 
 
 def ir_as_uint8(ir: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -94,6 +95,7 @@ def evaluate(
             pair = dataset[i]
         except OSError as exc:  # unreadable file: report by name, go on
             result.problems.append(str(exc))
+            result.skipped += 1
             continue
         grid = scoring.pair(pair, methods)
         if len(grid_rows) < grid_count:

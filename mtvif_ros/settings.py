@@ -22,6 +22,7 @@ from mtvif_ros.options import BACKENDS, PRECISIONS, check_inference_size, parse_
 
 IDENTITY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 SYNC_BACKENDS = ("auto", "message_filters", "builtin")
+REGISTRATION_SOURCES = ("homography", "camera_info")
 RELIABILITIES = ("best_effort", "reliable", "system_default")
 
 
@@ -112,6 +113,26 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "registration.homography",
         list(IDENTITY),
         "row-major 3x3 homography mapping IR pixels into the visible image; identity = none",
+    ),
+    ParamSpec(
+        "registration.source",
+        "homography",
+        "homography: registration.homography | camera_info: derived from both camera_infos, "
+        "registration.extrinsic and registration.plane_distance (a planar scene)",
+    ),
+    ParamSpec(
+        "registration.extrinsic",
+        [0.0] * 6,
+        "[x, y, z, roll, pitch, yaw] of the IR optical frame in the visible optical frame "
+        "(m, rad), for registration.source camera_info",
+    ),
+    ParamSpec(
+        "registration.plane_distance",
+        10.0,
+        "distance (m) of the scene plane in front of the IR camera, for registration.source "
+        "camera_info",
+        False,
+        (0.1, 100000),
     ),
     ParamSpec(
         "sync.backend",
@@ -242,13 +263,21 @@ class Settings:
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(DEFAULTS))
         if unknown:
-            raise SettingsError(f"unknown parameter(s): {', '.join(unknown)}")
-        v = {**DEFAULTS, **overrides}
+            raise SettingsError(f"unknown parameter(s): {', '.join(map(_shown, unknown))}")
+        v = {**DEFAULTS, **{k: _typed(k, value) for k, value in overrides.items()}}
         _check_choice(v, "model.precision", PRECISIONS)
         _check_choice(v, "model.backend", BACKENDS)
         _check_choice(v, "ir.normalization", IR_NORMALIZATIONS)
         _check_choice(v, "sync.backend", SYNC_BACKENDS)
         _check_choice(v, "sync.fallback", FALLBACKS)
+        _check_choice(v, "registration.source", REGISTRATION_SOURCES)
+        if len(v["registration.extrinsic"]) != 6:
+            raise SettingsError(
+                "registration.extrinsic needs 6 numbers [x, y, z, roll, pitch, yaw], got "
+                f"{len(v['registration.extrinsic'])}"
+            )
+        if not v["registration.plane_distance"] > 0:
+            raise SettingsError("registration.plane_distance must be > 0 m")
         _check_choice(v, "ir.transport", TRANSPORTS)
         _check_choice(v, "visible.transport", TRANSPORTS)
         _check_choice(v, "qos.reliability", RELIABILITIES)
@@ -270,8 +299,16 @@ class Settings:
         for name in ("sync.slop", "sync.warn_after", "sync.fallback_after", "diagnostics.period"):
             if not (math.isfinite(float(v[name])) and float(v[name]) > 0):
                 raise SettingsError(f"{name} must be a positive number of seconds, got {v[name]}")
-        if not 0.0 <= float(v["overlay.alpha"]) <= 1.0:
+        if not 0.0 <= v["overlay.alpha"] <= 1.0:
             raise SettingsError(f"overlay.alpha must be in [0, 1], got {v['overlay.alpha']}")
+        low, high = v["ir.percentile_low"], v["ir.percentile_high"]
+        if not 0.0 <= low < high <= 100.0:
+            raise SettingsError(
+                f"ir.percentile_low {low} and ir.percentile_high {high} must satisfy "
+                "0 <= low < high <= 100"
+            )
+        if not v["ir.min"] < v["ir.max"]:
+            raise SettingsError(f"ir.min {v['ir.min']} must be below ir.max {v['ir.max']}")
         try:
             norm = IRNormalization(
                 v["ir.normalization"],
@@ -281,7 +318,7 @@ class Settings:
                 float(v["ir.max"]),
             )
         except ValueError as exc:
-            raise SettingsError(f"ir.*: {exc}") from None
+            raise SettingsError(f"ir.* (normalization window): {exc}") from None
         return cls(
             values=v,
             inference_size=size,
@@ -293,7 +330,43 @@ class Settings:
 
 def _check_choice(v: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> None:
     if v[name] not in choices:
-        raise SettingsError(f"{name} '{v[name]}' is invalid; use one of {' | '.join(choices)}")
+        shown = " | ".join(repr(c) if c == "" else c for c in choices)
+        raise SettingsError(f"{name} {_shown(v[name])} is invalid; use one of {shown}")
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: one line, short (repr escapes newlines)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _typed(name: str, value: Any) -> Any:
+    """``value`` as the parameter's type (an int for a float parameter becomes a float);
+    SettingsError naming the parameter for any other type. rclpy enforces types for the
+    node; this does it for the params files the offline tools read."""
+    default = DEFAULTS[name]
+    value = as_declared_type(name, value)
+    if isinstance(default, list):
+        item = type(default[0])
+        ok = isinstance(value, list | tuple) and all(
+            type(x) is item or (item is float and type(x) is int) for x in value
+        )
+        value = [item(x) for x in value] if ok else value
+        if ok and item is float and not all(math.isfinite(x) for x in value):
+            ok = False
+    elif isinstance(default, float):
+        ok = type(value) is float and math.isfinite(value)
+    else:
+        ok = type(value) is type(default)
+    if not ok:
+        kind = {bool: "true or false", int: "an integer", float: "a finite number", str: "text"}
+        want = (
+            f"a list of {kind[type(default[0])]}s"
+            if isinstance(default, list)
+            else kind[type(default)]
+        )
+        raise SettingsError(f"{name} must be {want}, got {_shown(value)}")
+    return value
 
 
 def _homography(values: Any) -> list[float] | None:

@@ -184,6 +184,71 @@ def test_truncated_bag_gives_a_partial_report_not_a_traceback(tmp_path: Path, ca
     assert "not found" in capsys.readouterr().err
 
 
+def _eval_cli(bag: Path, out: Path, capsys) -> tuple[int, str, str]:
+    rc = bag_main(["eval", str(bag), "--out", str(out), "--device", "cpu", "--no-progress"])
+    got = capsys.readouterr()
+    return rc, got.out, got.err
+
+
+def _damaged_run(tmp_path: Path, name: str, damage, capsys) -> tuple[int, str, str]:
+    bag = tmp_path / name
+    make_bag(
+        SyntheticScenes(6, 48, 64, seed=1), bag, storage="sqlite3" if "sqlite" in name else "mcap"
+    )
+    damage(bag)
+    rc, out, err = _eval_cli(bag, tmp_path / f"{name}_out", capsys)
+    assert "Traceback" not in out + err
+    return rc, out, err
+
+
+@pytest.mark.parametrize("fraction", np.linspace(0.05, 0.95, 10).round(3).tolist())
+def test_a_bag_truncated_anywhere_gives_a_message_and_an_exit_code(tmp_path, capsys, fraction):
+    """Ten cut points through the MCAP file: the report is partial (with the reason) and
+    the exit code says whether any pair was evaluated; or the bag cannot be opened (2)."""
+
+    def cut(bag: Path) -> None:
+        mcap = next(bag.glob("*.mcap"))
+        data = mcap.read_bytes()
+        mcap.write_bytes(data[: int(len(data) * fraction)])
+
+    rc, _out, err = _damaged_run(tmp_path, "cut", cut, capsys)
+    if rc == 2:
+        assert "cannot be opened" in err and "\n" not in err.strip()
+    else:
+        report = (tmp_path / "cut_out" / "report.md").read_text()
+        assert "## Synchronization" in report
+        assert ("reading stopped early" in report) or "pairs formed | 6" in report
+        assert rc == (0 if "pairs formed | 0 |" not in report else 1)
+
+
+def test_a_bag_with_a_corrupt_chunk(tmp_path, capsys):
+    def corrupt(bag: Path) -> None:
+        mcap = next(bag.glob("*.mcap"))
+        data = bytearray(mcap.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 64] = bytes(64)  # zeros over a chunk's records
+        mcap.write_bytes(bytes(data))
+
+    rc, _out, _err = _damaged_run(tmp_path, "chunk", corrupt, capsys)
+    assert rc in (0, 1, 2)
+    if rc != 2:
+        assert (tmp_path / "chunk_out" / "report.md").is_file()
+
+
+def test_an_sqlite3_bag_without_its_messages_table(tmp_path, capsys):
+    import sqlite3
+
+    def drop(bag: Path) -> None:
+        db = next(bag.glob("*.db3"))
+        with sqlite3.connect(db) as con:
+            con.execute("DROP TABLE messages")
+
+    rc, _out, err = _damaged_run(tmp_path, "sqlite", drop, capsys)
+    assert rc in (1, 2)
+    text = err if rc == 2 else (tmp_path / "sqlite_out" / "report.md").read_text()
+    assert "messages" in text or "cannot be opened" in text or "reading stopped" in text
+
+
 def test_existing_output_is_not_overwritten(tmp_path: Path) -> None:
     make_bag(SyntheticScenes(1, 32, 40), tmp_path / "b")
     with pytest.raises(BagError, match="exists"):

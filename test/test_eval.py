@@ -322,3 +322,33 @@ def test_eval_on_real_camvid_test_images(shared_data, tmp_path: Path) -> None:
     with open(out / "metrics.csv") as f:
         names = [r["image"] for r in csv.DictReader(f)]
     assert len(names) == 3 and all(n.startswith("camvid/") for n in names)
+
+
+def test_a_corrupt_png_is_named_and_the_evaluation_goes_on(tmp_path: Path, capsys) -> None:
+    import cv2
+
+    for sub in ("ir", "vi"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    for i in range(3):
+        s = make_scene(i, 48, 64)
+        cv2.imwrite(str(tmp_path / "data" / "ir" / f"p{i}.png"), s.ir)
+        cv2.imwrite(str(tmp_path / "data" / "vi" / f"p{i}.png"), s.vis)
+    bad = tmp_path / "data" / "vi" / "p1.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # a truncated file
+    out = tmp_path / "out"
+    rc = eval_main(
+        [
+            "--folder",
+            str(tmp_path / "data"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--no-images",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in captured.out + captured.err
+    report = (out / "report.md").read_text()
+    assert str(bad) in report and "2 pairs" in report

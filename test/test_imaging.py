@@ -170,3 +170,27 @@ def test_replace_luma_is_ycrcb_recombination_without_the_round_trip() -> None:
     # grey visible: the new luma in three channels
     grey = bgr[:, :, 0].copy()
     assert np.array_equal(replace_luma(grey, luma(grey), new), np.dstack((new, new, new)))
+
+
+def test_plane_homography_maps_points_of_the_plane_between_the_cameras() -> None:
+    from mtvif_ros.imaging.registration import plane_homography, rotation_rpy
+
+    k_ir = [110.0, 0.0, 30.0, 0.0, 112.0, 25.0, 0.0, 0.0, 1.0]
+    k_vis = [400.0, 0.0, 320.0, 0.0, 401.0, 240.0, 0.0, 0.0, 1.0]
+    extrinsic = [0.12, -0.03, 0.02, 0.01, -0.02, 0.03]
+    d = 8.0
+    h = np.array(plane_homography(k_ir, k_vis, extrinsic, d)).reshape(3, 3)
+    r, t = rotation_rpy(*extrinsic[3:]), np.array(extrinsic[:3])
+    kir, kvis = np.reshape(k_ir, (3, 3)), np.reshape(k_vis, (3, 3))
+    for u, v in [(0, 0), (30, 25), (63, 47), (10, 40)]:
+        ray = np.linalg.inv(kir) @ [u, v, 1.0]
+        x_vis = r @ (ray * d / ray[2]) + t  # the plane point seen at (u, v), in the visible frame
+        expected = (kvis @ x_vis)[:2] / (kvis @ x_vis)[2]
+        got = h @ [u, v, 1.0]
+        np.testing.assert_allclose(got[:2] / got[2], expected, atol=1e-9)
+    same = plane_homography(k_ir, k_ir, [0.0] * 6, 5.0)
+    np.testing.assert_allclose(same, np.eye(3).ravel(), atol=1e-12)
+    with pytest.raises(ValueError, match="singular"):
+        plane_homography([0.0] * 9, k_vis, extrinsic, d)
+    with pytest.raises(ValueError, match="> 0 m"):
+        plane_homography(k_ir, k_vis, extrinsic, 0.0)

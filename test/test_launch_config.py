@@ -118,25 +118,79 @@ def _ros2_cli() -> str:
 
 
 def _ros_install(root: Path) -> Path:
-    """A ROS-style install of this checkout under ``root``, laid out as ``setup.py``'s
-    data_files and ``setup.cfg`` put it under colcon: the ament index entry,
-    share/mtvif_ros (package.xml, launch, config) and lib/mtvif_ros/fusion_node."""
-    index = root / "share" / "ament_index" / "resource_index" / "packages"
-    index.mkdir(parents=True)
-    (index / "mtvif_ros").touch()
-    share = root / "share" / "mtvif_ros"
-    share.mkdir()
-    shutil.copy(REPO / "package.xml", share)  # copies: ros2 launch does not follow links
-    for name in ("launch", "config"):
-        shutil.copytree(REPO / name, share / name)
-    lib = root / "lib" / "mtvif_ros"
-    lib.mkdir(parents=True)
-    exe = lib / "fusion_node"
-    exe.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom mtvif_ros.node.main import main\nsys.exit(main())\n"
+    """Install this checkout under ``root`` the way colcon's ament_python build does
+    (``setup.py install --prefix … --single-version-externally-managed``): the ament index
+    entry, share/mtvif_ros (package.xml, launch, config) from setup.py's data_files, and
+    the console scripts in lib/mtvif_ros (setup.cfg), where ``ros2 run`` looks."""
+    build = root.parent / f"{root.name}_build"
+    build.mkdir(parents=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "setup.py",
+            "-q",
+            "egg_info",
+            "--egg-base",
+            str(build),
+            "build",
+            "--build-base",
+            str(build / "build"),
+            "install",
+            "--prefix",
+            str(root),
+            "--single-version-externally-managed",
+            "--record",
+            str(build / "files.txt"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    exe.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return root
+
+
+def _ros_env(prefix: Path) -> dict[str, str]:
+    paths = [str(prefix), os.environ.get("AMENT_PREFIX_PATH", ""), sys.prefix]
+    return {
+        **os.environ,
+        "AMENT_PREFIX_PATH": os.pathsep.join(p for p in paths if p),
+        "PYTHONUNBUFFERED": "1",
+        "RCUTILS_COLORIZED_OUTPUT": "0",
+    }
+
+
+def test_the_installed_layout_offers_every_tool_to_ros2_run(tmp_path: Path) -> None:
+    prefix = _ros_install(tmp_path / "install")
+    cli = _ros2_cli()
+    listed = subprocess.run(
+        [cli, "pkg", "executables", "mtvif_ros"],
+        env=_ros_env(prefix),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    tools = {line.split()[1] for line in listed.stdout.splitlines() if line.strip()}
+    expected = {
+        "fusion_node",
+        "mtvif-bag",
+        "mtvif-eval",
+        "mtvif-train",
+        "mtvif-demo",
+        "mtvif-bench",
+        "mtvif-export",
+        "mtvif-init-weights",
+    }
+    assert expected <= tools, listed.stdout
+    bag = subprocess.run(
+        [str(prefix / "lib" / "mtvif_ros" / "mtvif-bag"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bag.returncode == 0 and "mtvif-bag" in bag.stdout
 
 
 class _Launch:
@@ -144,13 +198,7 @@ class _Launch:
     (a launch that exits early ends the wait at once)."""
 
     def __init__(self, prefix: Path, *args: str) -> None:
-        paths = [str(prefix), os.environ.get("AMENT_PREFIX_PATH", ""), sys.prefix]
-        env = {
-            **os.environ,
-            "AMENT_PREFIX_PATH": os.pathsep.join(p for p in paths if p),
-            "PYTHONUNBUFFERED": "1",
-            "RCUTILS_COLORIZED_OUTPUT": "0",
-        }
+        env = _ros_env(prefix)
         self.proc = subprocess.Popen(
             [_ros2_cli(), "launch", "mtvif_ros", "fusion.launch.py", *args],
             stdout=subprocess.PIPE,

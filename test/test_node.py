@@ -561,6 +561,47 @@ def test_homography_registers_ir_before_inference(rig, scenes):
     assert not np.array_equal(got, engine.run(s.ir, s.vis).labels)
 
 
+def test_registration_derived_from_both_camera_infos(rig, scenes):
+    """registration.source camera_info: the homography of a plane 10 m away, from both
+    cameras' intrinsics and the extrinsic; before the camera_infos arrive, unregistered."""
+    from sensor_msgs.msg import CameraInfo
+
+    from mtvif_ros.imaging.registration import plane_homography
+    from mtvif_ros.node.interfaces import INPUT_INFO_TOPICS, make_qos
+
+    extrinsic = [0.4, -0.2, 0.0, 0.0, 0.0, 0.02]
+    r = rig(
+        params={
+            "registration.source": "camera_info",
+            "registration.extrinsic": extrinsic,
+            "registration.plane_distance": 10.0,
+        }
+    )
+    k_ir = [90.0, 0.0, 32.0, 0.0, 90.0, 24.0, 0.0, 0.0, 1.0]
+    k_vis = [100.0, 0.0, 31.0, 0.0, 100.0, 23.0, 0.0, 0.0, 1.0]
+    pubs = {
+        role: r.probe.create_publisher(CameraInfo, topic, make_qos("reliable", 1))
+        for role, topic in INPUT_INFO_TOPICS.items()
+    }
+    s, engine = scenes[2], FusionEngine(device="cpu")
+    r.send(s.ir, s.vis, _base_ns())  # no camera_info yet: fused unregistered
+    assert r.wait(lambda: len(r.outputs("labels")) == 1)
+    first = np.frombuffer(bytes(r.outputs("labels")[0].data), np.uint8).reshape(H, W)
+    assert np.array_equal(first, engine.run(s.ir, s.vis).labels)
+    for role, k in (("ir", k_ir), ("visible", k_vis)):
+        assert r.wait(lambda role=role: pubs[role].get_subscription_count() > 0)
+        pubs[role].publish(CameraInfo(width=W, height=H, k=k))
+    assert r.wait(
+        lambda: None not in (r.node.camera_info.get("ir"), r.node.camera_info.get("visible"))
+    )
+    r.send(s.ir, s.vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("labels")) == 2)
+    got = np.frombuffer(bytes(r.outputs("labels")[1].data), np.uint8).reshape(H, W)
+    hom = plane_homography(k_ir, k_vis, extrinsic, 10.0)
+    assert np.array_equal(got, engine.run(warp_ir(s.ir, hom, (H, W)), s.vis).labels)
+    assert not np.array_equal(got, first)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

@@ -28,7 +28,7 @@ def test_defaults_are_valid_and_map_to_the_engine() -> None:
         ("model.inference_size", [4, 4], "too small"),
         ("model.inference_size", [0, 320], "model.inference_size"),
         ("ir.normalization", "clahe", "ir.normalization 'clahe'"),
-        ("ir.percentile_low", 99.5, "percentiles"),
+        ("ir.percentile_low", 99.5, "ir.percentile_low 99.5 and ir.percentile_high 99.0"),
         ("sync.slop", 0.0, "sync.slop must be a positive"),
         ("sync.backend", "magic", "sync.backend"),
         ("qos.reliability", "sometimes", "qos.reliability"),
@@ -38,6 +38,14 @@ def test_defaults_are_valid_and_map_to_the_engine() -> None:
         ("registration.homography", [0.0] * 9, "singular"),
         ("palette.override", "1,2", "rows of 3 integers"),
         ("palette.override", "a,b,c", "invalid"),
+        # found by test_fuzz: wrong types were TypeError/ValueError without the name, and
+        # control characters ended up in the one-line message
+        ("overlay.alpha", "", "overlay.alpha must be a finite number, got ''"),
+        ("qos.ir.depth", "x", "qos.ir.depth must be an integer, got 'x'"),
+        ("sync.slop", float("nan"), "sync.slop must be a finite number"),
+        ("publish.fused", 1, "publish.fused must be true or false"),
+        ("registration.homography", ["1"] * 9, "registration.homography must be a list of"),
+        ("ir.normalization", "\n", r"ir.normalization '\\n' is invalid"),
     ],
 )
 def test_invalid_values_name_the_parameter(name: str, value, message: str) -> None:

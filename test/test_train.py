@@ -334,3 +334,57 @@ def test_ddp_cascade_keeps_the_ranks_weights_identical(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "largest weight difference between ranks: 0 (" in proc.stdout
+
+
+def test_a_nan_loss_stops_with_one_line_and_the_last_good_checkpoint_resumes(
+    tmp_path: Path, capsys
+) -> None:
+    """Fault injected: the loss of step 5 is NaN (as a bad batch or a too-high lr would make
+    it). Training stops at the next check naming step 5, saves nothing after it, and the
+    state written at step 4 resumes to the end."""
+    from mtvif_ros.train.cli import main as train_main
+    from mtvif_ros.train.loop import TrainingDivergedError
+
+    args = [
+        "--synthetic",
+        "12",
+        "--batch-size",
+        "3",
+        "--steps",
+        "8",
+        "--ckpt-every",
+        "4",
+        "--log-every",
+        "2",
+    ]
+    cfg = parse_config([*FAST, "--out", str(tmp_path), *args])
+    trainer = Trainer(cfg)
+    real = trainer.objective
+
+    def poisoned(step: int):
+        objective = real(step)
+
+        def run(batch, step_):
+            losses = objective(batch, step_)
+            if step_ == 4:  # the 5th step (0-based step counter)
+                losses["loss"] = losses["loss"] * float("nan")
+            return losses
+
+        return run
+
+    trainer.objective = poisoned
+    with pytest.raises(TrainingDivergedError) as exc:
+        trainer.run()
+    text = str(exc.value)
+    assert "\n" not in text and "at step 5 (epoch 1, batch 0 of it)" in text
+    assert str(tmp_path / "train_state.pt") in text
+    state = torch.load(tmp_path / "train_state.pt", weights_only=False)
+    assert state["step"] == 4  # nothing saved after the NaN
+    assert all(
+        torch.isfinite(v).all()
+        for v in load_checkpoint(tmp_path / "last.pt").model.state_dict().values()
+    )
+    # the CLI: resume from the good state, to the end
+    resume = [*FAST, "--out", str(tmp_path), *args, "--resume", str(tmp_path / "train_state.pt")]
+    assert train_main(resume) == 0
+    assert load_checkpoint(tmp_path / "last.pt").meta["steps"] == 8

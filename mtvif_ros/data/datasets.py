@@ -55,6 +55,19 @@ def read_vis(path: Path) -> np.ndarray:
     return img
 
 
+def one_line(text: str) -> str:
+    """A problem as one line: control characters from the file (a quoted field may hold
+    line breaks) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+MANIFEST_COLUMNS = frozenset({"set", "name", "ir_path", "vi_path"})
+
+
+class ManifestError(ValueError):
+    """A manifest cannot be used at all (unreadable, columns missing); the message says why."""
+
+
 class PairItem(NamedTuple):
     """One pair's files. Boxes are parsed when the list is built (small text files), so
     their problems are known up front and they travel with the item when lists are sliced
@@ -144,23 +157,37 @@ def manifest_pairs(
     root = manifest.parent
     items, problems = [], []
     seen_missing_dirs: set[Path] = set()
-    with open(manifest, newline="") as f:
-        for row in csv.DictReader(f):
-            if (sets and row["set"] not in sets) or (split and row.get("split") != split):
-                continue
-            ir, vis = root / row["ir_path"], root / row["vi_path"]
-            missing = [str(p) for p in (ir, vis) if not p.is_file()]
-            if missing:
-                problems.append(f"{row['name']}: missing {', '.join(missing)}")
-                continue
-            lab = None
-            if labels_dir:
-                cand = root / row["set"] / labels_dir / f"{row['name']}.png"
-                lab = cand if cand.is_file() else None
-            boxes = None
-            if boxes_dirs:
-                boxes = _row_boxes(root, row, vis, boxes_dirs, problems, seen_missing_dirs)
-            items.append(PairItem(f"{row['set']}/{row['name']}", ir, vis, lab, boxes))
+    try:
+        with open(manifest, newline="") as f:
+            reader = csv.DictReader(f)
+            lacking = sorted(MANIFEST_COLUMNS - set(reader.fieldnames or ()))
+            if lacking:
+                raise ManifestError(
+                    f"manifest {manifest} lacks the column(s) {', '.join(lacking)}; its first "
+                    f"line must name at least {', '.join(sorted(MANIFEST_COLUMNS))}"
+                )
+            rows = list(enumerate(reader, 2))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ManifestError(f"manifest {manifest} cannot be read ({type(exc).__name__})") from None
+    for line, row in rows:
+        if any(not isinstance(row.get(c), str) or not row[c] for c in MANIFEST_COLUMNS):
+            problems.append(f"{manifest.name}:{line}: missing set, name or path; line skipped")
+            continue
+        if (sets and row["set"] not in sets) or (split and row.get("split") != split):
+            continue
+        ir, vis = root / row["ir_path"], root / row["vi_path"]
+        missing = [str(p) for p in (ir, vis) if not p.is_file()]
+        if missing:
+            problems.append(one_line(f"{row['name']}: missing {', '.join(missing)}"))
+            continue
+        lab = None
+        if labels_dir:
+            cand = root / row["set"] / labels_dir / f"{row['name']}.png"
+            lab = cand if cand.is_file() else None
+        boxes = None
+        if boxes_dirs:
+            boxes = _row_boxes(root, row, vis, boxes_dirs, problems, seen_missing_dirs)
+        items.append(PairItem(f"{row['set']}/{row['name']}", ir, vis, lab, boxes))
     return PairList(items, problems)
 
 
@@ -182,10 +209,14 @@ def _row_boxes(
         if not folder.is_dir():
             if folder not in missing_dirs:
                 missing_dirs.add(folder)
-                problems.append(f"{row['set']}: no box folder {folder}; its pairs have no boxes")
+                problems.append(
+                    one_line(f"{row['set']}: no box folder {folder}; its pairs have no boxes")
+                )
             return None
         if not path.is_file():
-            problems.append(f"{row['set']}/{row['name']}: no box file {path}; pair has no boxes")
+            problems.append(
+                one_line(f"{row['set']}/{row['name']}: no box file {path}; pair has no boxes")
+            )
             return None
         boxes, bad = read_yolo_boxes(path, width, height)
         problems += bad

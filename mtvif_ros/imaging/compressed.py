@@ -23,7 +23,7 @@ def check_compressed(role: str, fmt: str, nbytes: int) -> None:
     text = fmt.lower()
     if "compresseddepth" in text or not any(k in text for k in ("jpeg", "jpg", "png")):
         raise EncodingError(
-            f"{role} compressed format '{fmt}' is not supported; publish jpeg or png "
+            f"{role} compressed format {fmt[:40]!r} is not supported; publish jpeg or png "
             "(image_transport's compressed plugin)"
         )
     if nbytes == 0:
@@ -36,7 +36,7 @@ def decode_compressed(role: str, fmt: str, data) -> np.ndarray:
     check_compressed(role, fmt, buf.size)
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise EncodingError(f"{role} {fmt} payload ({buf.size} bytes) cannot be decoded")
+        raise EncodingError(f"{role} {fmt[:40]!r} payload ({buf.size} bytes) cannot be decoded")
     if arr.ndim == 3:
         code = {
             ("ir", 3): cv2.COLOR_BGR2GRAY,
@@ -45,7 +45,7 @@ def decode_compressed(role: str, fmt: str, data) -> np.ndarray:
         }.get((role, arr.shape[2]))
         arr = cv2.cvtColor(arr, code) if code is not None else arr
     if role == "visible" and arr.dtype != np.uint8:
-        raise EncodingError(f"visible {fmt} image is {arr.dtype}; publish 8-bit colour")
+        raise EncodingError(f"visible {fmt[:40]!r} image is {arr.dtype}; publish 8-bit colour")
     return arr
 
 

@@ -40,7 +40,8 @@ def check_layout(
     allowed = IR_ENCODINGS if role == "ir" else VISIBLE_ENCODINGS
     if encoding not in allowed:
         raise EncodingError(
-            f"{role} encoding '{encoding}' is not supported; publish one of {', '.join(allowed)}"
+            f"{role} encoding {encoding[:40]!r} is not supported; "
+            f"publish one of {', '.join(allowed)}"
         )
     if height <= 0 or width <= 0:
         raise EncodingError(f"{role} image is empty ({width}x{height}); check the camera driver")

@@ -33,8 +33,9 @@ from mtvif_ros.engine import FusionEngine, set_cpu_threads
 from mtvif_ros.host_memory import memory_is_kept
 from mtvif_ros.imaging import label_lut
 from mtvif_ros.imaging.encodings import EncodingError
+from mtvif_ros.imaging.registration import plane_homography
 from mtvif_ros.mailbox import LatestMailbox
-from mtvif_ros.node.camera_info import LatestInfo
+from mtvif_ros.node.camera_info import LatestInfo, scaled_info
 from mtvif_ros.node.conversions import ImageConverter
 from mtvif_ros.node.inputs import PairedInputs
 from mtvif_ros.node.interfaces import (
@@ -243,6 +244,8 @@ class FusionCore:
                 self.inputs.reject(role, exc)
                 return
         settings, lut = self._in_force
+        if settings["registration.source"] == "camera_info" and images[0] is not None:
+            settings = self._camera_registration(settings, images[0].shape, images[1].shape)
         frame = self.pipeline.run(*images, settings)
         for counter, text in frame.warnings().items():
             self.stats.count(counter)
@@ -256,6 +259,39 @@ class FusionCore:
         self.outputs.publish(result, vis_msg.header, settings, lut, info)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.output(sum(frame.result.timings.values()), (now_ns - stamp) / 1e9)
+
+    def _camera_registration(self, settings: Settings, ir_shape, vis_shape) -> Settings:
+        """``settings`` with the homography derived from both cameras' calibration, the
+        extrinsic and the plane distance (``imaging.plane_homography``); without both
+        camera_infos the IR goes in unregistered, with a warning."""
+        infos = [self.camera_info.get(role) for role in ("ir", "visible")]
+        if None in infos:
+            missing = " and ".join(
+                t for t, i in zip(INPUT_INFO_TOPICS.values(), infos, strict=True) if i is None
+            )
+            self._warn_throttled(
+                "registration",
+                f"registration.source camera_info: no {missing} yet; "
+                "the IR image is fused unregistered",
+            )
+            return dataclasses.replace(settings, homography=None)
+        (ir_h, ir_w), (vis_h, vis_w) = ir_shape[:2], vis_shape[:2]
+        k_ir = scaled_info(infos[0], ir_w, ir_h, infos[0].header).k
+        k_vis = scaled_info(infos[1], vis_w, vis_h, infos[1].header).k
+        key = (
+            tuple(k_ir),
+            tuple(k_vis),
+            tuple(settings["registration.extrinsic"]),
+            settings["registration.plane_distance"],
+        )
+        if getattr(self, "_registration_key", None) != key:
+            try:
+                self._registration = plane_homography(k_ir, k_vis, *key[2:])
+            except ValueError as exc:
+                self._warn_throttled("registration", f"registration from camera_info: {exc}")
+                self._registration = None
+            self._registration_key = key
+        return dataclasses.replace(settings, homography=self._registration)
 
     # ------------------------------------------------------------ diagnostics
     def snapshot(self) -> StatsSnapshot:
@@ -283,6 +319,7 @@ class FusionCore:
             "sync backend": self.inputs.backend,
             "image conversion": self.converter.backend,
             "host memory": "kept for reuse" if memory_is_kept() else "glibc defaults",
+            **_python_heap(),
             "enabled": str(self.enabled),
             **snap.to_diagnostic(rates),
         }
@@ -301,3 +338,13 @@ class FusionCore:
         if now - self._last_warn.get(key, -1e9) >= WARN_PERIOD_S:
             self._last_warn[key] = now
             self.get_logger().warning(message)
+
+
+def _python_heap() -> dict[str, str]:
+    """The Python heap in use, where tracing is on (``python -X tracemalloc`` or
+    ``PYTHONTRACEMALLOC=1`` in the node's environment: the soak benchmark's leak check)."""
+    import tracemalloc
+
+    if not tracemalloc.is_tracing():
+        return {}
+    return {"python heap (MiB)": f"{tracemalloc.get_traced_memory()[0] / 2**20:.2f}"}

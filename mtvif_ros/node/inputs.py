@@ -66,6 +66,7 @@ class PairedInputs:
         self._on_pair, self._warn = on_pair, warn
         self.offsets = OffsetMeter()
         self._unpaired_since: float | None = None  # first input after the last pair
+        self._last_arrival: dict[str, float] = {}  # monotonic time of each camera's last
         self._warned_no_pair = False
         self.pairer: ApproxTimePairer | None = None
         self._mf_sync = None
@@ -177,6 +178,7 @@ class PairedInputs:
     def accept(self, role: str, msg: Image) -> int | None:
         """Count a message and check it; its stamp (ns), or None (counted, warned)."""
         self.stats.count(f"{role}_received")
+        self._last_arrival[role] = time.monotonic()
         try:
             self.converter.check(msg, role)
             stamp = header_ns(msg)
@@ -280,13 +282,23 @@ class PairedInputs:
             mismatch = self.qos_mismatch(role)
             if mismatch:
                 return head + mismatch
+        topic = {r: self.subscriptions[r].topic_name for r in ROLES}
         missing = [r for r in ROLES if not self.offsets.seen(stream_of(r))]
         if missing:
             present = [r for r in ROLES if r not in missing]
-            topic = {r: self.subscriptions[r].topic_name for r in ROLES}
             return head + (
                 f"messages arrive on {topic[present[0]]} only, "
                 f"none on {topic[missing[0]]}; check the remapping (or {missing[0]}.transport)"
+            )
+        now, quiet_after = time.monotonic(), self.settings["sync.warn_after"]
+        silent = [r for r in ROLES if now - self._last_arrival.get(r, now) >= quiet_after]
+        if len(silent) == 1:
+            other = ROLES[1 - ROLES.index(silent[0])]
+            gap = now - self._last_arrival[silent[0]]
+            return head + (
+                f"messages arrive on {topic[other]} only, none on {topic[silent[0]]} for "
+                f"{gap:.1f} s; has the {silent[0]} camera stopped? (sync.fallback "
+                "visible_only keeps labels coming without IR)"
             )
         offset = self.offsets.offset_ns() / 1e9
         slop = self.settings["sync.slop"]

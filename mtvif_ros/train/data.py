@@ -281,6 +281,10 @@ class BatchStream:
             persistent_workers=cfg.workers > 0,
         )
 
+    def position(self, step: int) -> tuple[int, int]:
+        """(epoch, batch index in it) of the batch that step ``step`` (1-based) trained on."""
+        return divmod(step - 1, self.steps_per_epoch)
+
     def from_step(self, step: int) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
         """Endless (epoch, batch) pairs, the first being the batch of ``step``."""
         while True:

@@ -100,6 +100,11 @@ class PeakMemory:
         return self.peak
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step, the epoch and the last
+    good checkpoint to resume from."""
+
+
 class Trainer:
     """One training run: MultiTaskVIF in one stage, or the cascade in two, on 1..N processes.
 
@@ -141,6 +146,10 @@ class Trainer:
         self.logger = StepLogger(self.out, cfg, self.rank, self.world)
         self.memory = PeakMemory(self.device)
         self.step = 0
+        # the first step whose loss was not finite (-1: none), kept on the device and read
+        # on log steps and before every checkpoint, so a healthy run never waits for it
+        self._first_bad = torch.full((2,), -1, dtype=torch.long, device=self.device)
+        self._last_good: Path | None = None
 
     def _start_processes(self) -> None:
         """Join the process group (torchrun), pick this process's GPU, determinism."""
@@ -181,6 +190,10 @@ class Trainer:
         opt.scaler.step(opt.optimizer)
         opt.scaler.update()
         opt.scheduler.step()
+        loss = losses["loss"].detach()
+        here = torch.tensor([self.step + 1, -1], device=self.device)
+        bad = (self._first_bad[0] < 0) & ~torch.isfinite(loss)
+        self._first_bad = torch.where(bad, here, self._first_bad)
         row = {k: v.detach() if torch.is_tensor(v) else float(v) for k, v in losses.items()}
         row["lr"] = opt.scheduler.get_last_lr()[0]
         return row
@@ -202,16 +215,41 @@ class Trainer:
                 self._validate()  # the epoch just finished
             epoch = new_epoch
             self._logged_step(batch, epoch, started)
+            if self.logger.is_log_step(self.step):
+                self._check_finite()
             if cfg.val_every and self.step % cfg.val_every == 0:
                 self._validate()
             if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
-                self.checkpoints.save_all(self.step, self.validator.best)
+                self._save()
         self._validate()
-        self.checkpoints.save_all(self.step, self.validator.best)
+        self._save()
         self.logger.close()
         if self.world > 1:
             dist.barrier()
         return self.out / "last.pt"
+
+    def _save(self) -> None:
+        """last.pt + train_state.pt, only of weights no non-finite loss has touched."""
+        self._check_finite()
+        self.checkpoints.save_all(self.step, self.validator.best)
+        self._last_good = self.out / "train_state.pt"
+
+    def _check_finite(self) -> None:
+        """Stop with TrainingDivergedError if any step so far had a NaN/inf loss."""
+        bad_step = int(self._first_bad[0])
+        if bad_step < 0:
+            return
+        self.logger.close()
+        resume = (
+            f"resume from {self._last_good} (--resume) with a lower --lr or --grad-clip"
+            if self._last_good is not None
+            else "no checkpoint was written before it; lower --lr and start again"
+        )
+        bad_epoch, batch = self.stream.position(bad_step)
+        raise TrainingDivergedError(
+            f"the loss became NaN/inf at step {bad_step} (epoch {bad_epoch}, batch {batch} of "
+            f"it); stopped without saving those weights; {resume}"
+        )
 
     def _prepare_out(self) -> None:
         if self.rank == 0:
