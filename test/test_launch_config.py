@@ -162,8 +162,8 @@ def _ros_env(prefix: Path) -> dict[str, str]:
 
 
 def test_the_installed_layout_offers_every_tool_to_ros2_run(tmp_path: Path) -> None:
-    prefix = _ros_install(tmp_path / "install")
     cli = _ros2_cli()
+    prefix = _ros_install(tmp_path / "install")
     listed = subprocess.run(
         [cli, "pkg", "executables", "mtvif_ros"],
         env=_ros_env(prefix),
@@ -264,6 +264,7 @@ def test_ros2_launch_applies_params_remaps_namespace_and_leaves_no_process(
     import rclpy
     from rcl_interfaces.srv import GetParameters
 
+    _ros2_cli()  # skips before installing anything where there is no ROS CLI
     ns = f"launch_test_{os.getpid()}"
     launch = _Launch(
         _ros_install(tmp_path / "install"),
@@ -307,6 +308,7 @@ def test_ros2_launch_applies_params_remaps_namespace_and_leaves_no_process(
 
 
 def test_rviz_without_rviz2_fails_in_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    _ros2_cli()
     from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 
     try:
