@@ -15,8 +15,10 @@ pairing agree.
 
 Beyond message_filters it counts what happens to every message (paired, unmatched,
 duplicate) and keeps the newest stamp of each stream so a caller can say *why* no pairs form.
-A stamp that goes back by more than ``jump_back`` (a bag restarting, a clock reset) clears
-both queues instead of letting stale messages from the "future" block pairing; upstream
+A stamp that goes back by more than ``jump_back`` (a bag restarting, a clock reset) drops
+the queued messages from the "future" (stamped more than ``jump_back`` after it, in both
+queues) instead of letting them block pairing, while messages of the other stream that
+already stepped back stay; the other stream's own jump is detected when it comes; upstream
 keeps them, evicts the new (older-stamped) messages instead and pairs almost nothing until
 the stamps pass the stale ones.
 
@@ -75,7 +77,7 @@ class ApproxTimePairer(Generic[T]):
         stats = self.stats
         newest = self.newest[stream]
         if newest is not None and stamp_ns < newest - self.jump_back_ns:
-            self._clear()
+            self._drop_after(stamp_ns + self.jump_back_ns)
             stats.clock_jumps += 1
             newest = None
         if newest is None or stamp_ns > newest:
@@ -113,11 +115,15 @@ class ApproxTimePairer(Generic[T]):
     def pending(self) -> tuple[int, int]:
         return len(self.queues[IR]), len(self.queues[VISIBLE])
 
-    def _clear(self) -> None:
+    def _drop_after(self, limit_ns: int) -> None:
+        """Drop the queued messages stamped after ``limit_ns``: left from before the jump,
+        they would block pairing. Messages of the other stream already from after the jump
+        (it may have stepped back first) stay and pair."""
         for i, q in enumerate(self.queues):
-            self.stats.unmatched[i] += len(q)
-            q.clear()
-        self.newest = [None, None]
+            stale = [s for s in q if s > limit_ns]
+            for s in stale:
+                del q[s]
+            self.stats.unmatched[i] += len(stale)
 
 
 class OffsetMeter:

@@ -93,6 +93,20 @@ def test_clock_jump_backwards_clears_and_pairs_resume() -> None:
     assert p.add(VISIBLE, 100 * MS, "new-vis") == ("new-ir", "new-vis", 100 * MS, 100 * MS)
 
 
+def test_a_jump_seen_first_on_one_stream_keeps_the_other_streams_new_messages() -> None:
+    """The looped bag's seam as the executor may deliver it: the new loop's IR arrives
+    before the old loop's last visible frames. Those are dropped when the visible stream
+    steps back too; the new IR is not, and pairs (found by the node's looped-bag test)."""
+    p = make(slop_ms=20)
+    assert p.add(IR, 2_255 * MS, "old-ir") is None
+    assert p.add(VISIBLE, 2_250 * MS, "old-vis") is not None
+    assert p.add(IR, 5 * MS, "new-ir") is None  # IR steps back first
+    assert p.add(VISIBLE, 2_333 * MS, "old-vis-late") is None  # the old loop's tail
+    assert p.add(VISIBLE, 0, "new-vis") == ("new-ir", "new-vis", 5 * MS, 0)
+    assert p.stats.clock_jumps == 2 and p.pending() == (0, 0)
+    assert p.stats.unmatched == [0, 1]  # the late old frame, dropped and counted
+
+
 def test_set_slop_and_invalid_arguments() -> None:
     p = make(slop_ms=1)
     p.add(IR, 0, "a")

@@ -286,6 +286,29 @@ def test_samples_are_a_pure_function_of_seed_epoch_and_index(tiny_data: Path) ->
     assert not torch.equal(a[5]["vis_y"], a[n + 5]["vis_y"])  # another epoch, another draw
 
 
+def test_ir_stretch_shows_the_ir_as_the_node_windows_a_16_bit_camera() -> None:
+    """--ir-stretch 1: every IR is its frame's 1-99 % percentile stretch, as the engine's
+    default window makes of the same image sent as mono16."""
+    from mtvif_ros.imaging import IRNormalization, normalize_ir
+    from mtvif_ros.train.data import percentile_stretch
+
+    ir8 = make_scene(0, 48, 64).ir
+    ir8 = ir8 if ir8.dtype == np.uint8 else (ir8 >> 8).astype(np.uint8)
+    node = normalize_ir(ir8.astype(np.uint16) * 64, IRNormalization("percentile"))
+    ours = percentile_stretch(ir8.astype(np.float32) / 255)
+    assert np.abs(node - ours).max() < 0.02  # the same window, up to histogram binning
+    from mtvif_ros.data import Pair
+    from mtvif_ros.train.data import TrainSamples
+
+    scene = make_scene(1, 48, 64)
+    dim = (100 + (np.arange(48 * 64) % 41)).reshape(48, 64).astype(np.uint8)  # 100..140
+    pair = Pair("dim", dim, scene.vis, scene.labels)
+    plain = TrainSamples([[pair]], crop=48, seed=0)[0]["ir"]
+    stretched = TrainSamples([[pair]], crop=48, seed=0, ir_stretch=1.0)[0]["ir"]
+    assert 0.38 < float(plain.min()) and float(plain.max()) < 0.56  # 100/255 .. 140/255
+    assert float(stretched.min()) == 0.0 and float(stretched.max()) == 1.0
+
+
 def test_has_ir_is_false_for_camvid_and_for_dropped_ir(tiny_data: Path) -> None:
     cfg = parse_config(_every_source(tiny_data, "--ir-dropout", "1", "--out", "unused"))
     data = training_samples(cfg, real_sources(cfg)[0])

@@ -157,15 +157,16 @@ class PairedInputs:
         self._mf_sync.registerCallback(lambda ir, vis: self._paired(ir, vis, header_ns(vis)))
 
     def _mf_jump_check(self, stream: int, stamp: int) -> None:
-        """Clear message_filters' queues when a stamp goes back by more than the built-in
-        pairer's ``jump_back``: upstream would keep the stale messages and pair almost
-        nothing until the stamps pass them."""
+        """When a stamp goes back by more than the built-in pairer's ``jump_back``, drop
+        the messages from before the jump from message_filters' queues: upstream would keep
+        them and pair almost nothing until the stamps pass them."""
         newest = self._newest[stream]
         if newest is not None and stamp < newest - JUMP_BACK_NS:
-            with self._mf_sync.lock:
+            with self._mf_sync.lock:  # drop what is from before the jump, as the built-in does
                 for queue in self._mf_sync.queues:
-                    queue.clear()
-            self._newest = [None, None]
+                    for old in [s for s in queue if s > stamp + JUMP_BACK_NS]:
+                        del queue[old]
+            self._newest[stream] = None
             self.mf_clock_jumps += 1
             self.node.get_logger().info(
                 f"{ROLES[stream]} stamps jumped back {(newest - stamp) / 1e9:.1f} s: "

@@ -99,6 +99,14 @@ class TrainConfig:
             "labels) gets MISSING_IR instead of its IR; its fusion loss is then off"
         },
     )
+    ir_stretch: float = field(
+        default=0.0,
+        metadata={
+            "help": "probability that a pair's IR is shown with the node's default window for "
+            "16-bit cameras (1-99 %% percentile stretch of the frame) instead of its 8-bit "
+            "scale, so the network expects both"
+        },
+    )
     crop: int = field(default=160, metadata={"help": "square random crop (px)"})
     scale: list[float] = field(
         default_factory=lambda: [1.0, 1.0],
@@ -244,6 +252,7 @@ BOUNDS: dict[str, Bound] = {
     "min_lr_ratio": Bound(0, 1),
     "ohem_thresh": Bound(0, 1, open_low=True),
     "ir_dropout": Bound(0, 1),
+    "ir_stretch": Bound(0, 1),
 }
 
 

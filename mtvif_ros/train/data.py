@@ -76,8 +76,10 @@ class TrainSamples(Dataset):
         seed: int,
         scale: tuple[float, float] = (1.0, 1.0),
         ir_dropout: float = 0.0,
+        ir_stretch: float = 0.0,
     ) -> None:
         self.sources = sources
+        self.ir_stretch = ir_stretch
         self.index = [(s, i) for s, src in enumerate(sources) for i in range(len(src))]
         self.crop, self.seed, self.scale, self.ir_dropout = crop, seed, scale, ir_dropout
         self.kinds = [source_kind(src) for src in sources]
@@ -99,7 +101,10 @@ class TrainSamples(Dataset):
         epoch, k = divmod(key, len(self.index))  # keys are epoch·N + index (EpochBatches)
         s, i = self.index[k]
         rng = np.random.default_rng([self.seed, epoch, k])
-        sample = random_scale(rng, self._prepared(s, i), *self.scale)
+        sample = self._prepared(s, i)
+        if self.ir_stretch > 0 and sample.ir is not None and rng.random() < self.ir_stretch:
+            sample = replace(sample, ir=percentile_stretch(sample.ir))
+        sample = random_scale(rng, sample, *self.scale)
         sample = random_crop_flip(rng, sample, self.crop)
         sample = replace(sample, y=jitter_luma(rng, sample.y))
         if self._may_drop_ir(sample, self.kinds[s]) and rng.random() < self.ir_dropout:
@@ -111,6 +116,16 @@ class TrainSamples(Dataset):
         pair's IR would only switch its one loss (fusion) off."""
         supervised = sample.box_supervised or sample.labelled
         return self.ir_dropout > 0 and kind == SOURCE_REAL and supervised and sample.ir is not None
+
+
+def percentile_stretch(ir: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """IR in [0, 1] as the node's default window shows a 16-bit camera's frame: its
+    ``low``-``high`` percentiles stretched to [0, 1] (the same on the 8-bit image ×64, since
+    percentiles scale with it)."""
+    lo, hi = np.percentile(ir, (low, high))
+    if hi <= lo:
+        return np.zeros_like(ir)
+    return np.clip((ir - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 def sample_tensors(sample: Prepared, kind: int) -> dict[str, torch.Tensor]:

@@ -131,7 +131,9 @@ def training_samples(cfg: TrainConfig, train_real: list[Any]) -> TrainSamples:
         [SyntheticScenes(cfg.synthetic, *cfg.synthetic_size, seed=10_000)] if cfg.synthetic else []
     )
     scale = (float(cfg.scale[0]), float(cfg.scale[1]))
-    data = TrainSamples(real + camvid + synth, cfg.crop, cfg.seed, scale, cfg.ir_dropout)
+    data = TrainSamples(
+        real + camvid + synth, cfg.crop, cfg.seed, scale, cfg.ir_dropout, cfg.ir_stretch
+    )
     if len(data) == 0:
         raise NoTrainingDataError(
             "no training data: give --data-manifest/--data-folders, --camvid or --synthetic N"
