@@ -132,14 +132,18 @@ class OffsetMeter:
     For each of the last ``history`` IR stamps the nearest visible stamp is found; the
     median of these signed differences is robust to the one message whose partner has not
     arrived yet, so it reports the cameras' real offset (e.g. +0.060 s), not an artefact of
-    arrival order.
+    arrival order. A stream whose stamps jump back (``JUMP_BACK_NS``) starts its history
+    again, so the offset speaks of the clocks as they are now.
     """
 
     def __init__(self, history: int = 20) -> None:
         self.recent: tuple[deque[int], deque[int]] = (deque(maxlen=history), deque(maxlen=history))
 
     def add(self, stream: int, stamp_ns: int) -> None:
-        self.recent[stream].append(int(stamp_ns))
+        recent = self.recent[stream]
+        if recent and stamp_ns < recent[-1] - JUMP_BACK_NS:
+            recent.clear()
+        recent.append(int(stamp_ns))
 
     def seen(self, stream: int) -> bool:
         return bool(self.recent[stream])
