@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -113,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from mtvif_ros.data import make_scene
     from mtvif_ros.node.conversions import array_to_image
     from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos
-    from mtvif_ros.node.recorder import spin_in_background, wait_until
+    from mtvif_ros.node.recorder import spin_in_background, stop_process, wait_until
 
     proc = start_node(tuple(args.size))
     rclpy.init()
@@ -159,12 +158,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         executor.shutdown()
         spin.join(timeout=10)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
         node.destroy_node()
         rclpy.try_shutdown()
     return report(args, rows, final)

@@ -29,14 +29,33 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 ROLES = ("ir", "visible")  # stream i carries ROLES[i]
 IR, VISIBLE = 0, 1
 JUMP_BACK_NS = 2_000_000_000  # a stamp this far behind its stream's newest: a clock jump
+
+
+def jumped_back(newest: int | None, stamp_ns: int, jump_back_ns: int = JUMP_BACK_NS) -> bool:
+    """Whether ``stamp_ns`` is a clock jump back from a stream's ``newest`` stamp."""
+    return newest is not None and stamp_ns < newest - jump_back_ns
+
+
+def drop_after(queues: Iterable[dict[int, Any]], limit_ns: int) -> list[int]:
+    """Remove the entries stamped after ``limit_ns`` from each stamp-keyed queue (left from
+    before a clock jump, they would block pairing); how many each queue lost. Used on the
+    built-in pairer's queues and on message_filters' (same layout: stamp ns → message)."""
+    dropped = []
+    for queue in queues:
+        stale = [s for s in queue if s > limit_ns]
+        for s in stale:
+            del queue[s]
+        dropped.append(len(stale))
+    return dropped
 
 
 def stream_of(role: str) -> int:
@@ -76,8 +95,9 @@ class ApproxTimePairer(Generic[T]):
         pair forms, else None."""
         stats = self.stats
         newest = self.newest[stream]
-        if newest is not None and stamp_ns < newest - self.jump_back_ns:
-            self._drop_after(stamp_ns + self.jump_back_ns)
+        if jumped_back(newest, stamp_ns, self.jump_back_ns):
+            for i, n in enumerate(drop_after(self.queues, stamp_ns + self.jump_back_ns)):
+                stats.unmatched[i] += n
             stats.clock_jumps += 1
             newest = None
         if newest is None or stamp_ns > newest:
@@ -115,16 +135,6 @@ class ApproxTimePairer(Generic[T]):
     def pending(self) -> tuple[int, int]:
         return len(self.queues[IR]), len(self.queues[VISIBLE])
 
-    def _drop_after(self, limit_ns: int) -> None:
-        """Drop the queued messages stamped after ``limit_ns``: left from before the jump,
-        they would block pairing. Messages of the other stream already from after the jump
-        (it may have stepped back first) stay and pair."""
-        for i, q in enumerate(self.queues):
-            stale = [s for s in q if s > limit_ns]
-            for s in stale:
-                del q[s]
-            self.stats.unmatched[i] += len(stale)
-
 
 class OffsetMeter:
     """Measures the typical IR - visible stamp offset from the recent stamps of both streams.
@@ -141,7 +151,7 @@ class OffsetMeter:
 
     def add(self, stream: int, stamp_ns: int) -> None:
         recent = self.recent[stream]
-        if recent and stamp_ns < recent[-1] - JUMP_BACK_NS:
+        if recent and jumped_back(recent[-1], stamp_ns):
             recent.clear()
         recent.append(int(stamp_ns))
 

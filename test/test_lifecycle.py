@@ -23,18 +23,10 @@ from mtvif_ros.data import make_scene  # noqa: E402
 from mtvif_ros.node.conversions import array_to_image  # noqa: E402
 from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos  # noqa: E402
 from mtvif_ros.node.managed import ManagedFusionNode  # noqa: E402
+from mtvif_ros.node.recorder import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("ros_context")
 SEC = 1_000_000_000
-
-
-def _wait(predicate, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class _Manager:
@@ -58,7 +50,7 @@ class _Manager:
 
     def _call(self, client, request):
         future = client.call_async(request)
-        assert _wait(future.done, 60), "no answer from the node"
+        assert wait_until(future.done, 60), "no answer from the node"
         return future.result()
 
     def state(self) -> int:
@@ -118,25 +110,25 @@ def test_configure_activate_deactivate_cleanup_over_the_lifecycle_services(manag
         assert m.pub["ir"].get_subscription_count() == 0
         assert m.transition(Transition.TRANSITION_ACTIVATE)
         assert m.state() == State.PRIMARY_STATE_ACTIVE
-        assert _wait(lambda: m.pub["ir"].get_subscription_count() > 0)
+        assert wait_until(lambda: m.pub["ir"].get_subscription_count() > 0, 10)
         base = time.time_ns()
         for i in range(20):  # until the output's discovery has happened
             m.send_pair(base + i * SEC // 10)
-            if _wait(lambda: len(m.fused) > 0, 0.3):
+            if wait_until(lambda: len(m.fused) > 0, 0.3):
                 break
         assert m.fused, "no output while active"
         assert m.transition(Transition.TRANSITION_DEACTIVATE)
         assert m.state() == State.PRIMARY_STATE_INACTIVE
-        assert _wait(lambda: m.pub["ir"].get_subscription_count() == 0)
+        assert wait_until(lambda: m.pub["ir"].get_subscription_count() == 0, 10)
         n = len(m.fused)
         m.send_pair(base + 30 * SEC // 10)
         time.sleep(0.5)
         assert len(m.fused) == n  # inactive: nothing in, nothing out
         assert m.transition(Transition.TRANSITION_ACTIVATE)  # and back
-        assert _wait(lambda: m.pub["ir"].get_subscription_count() > 0)
+        assert wait_until(lambda: m.pub["ir"].get_subscription_count() > 0, 10)
         for i in range(40, 60):
             m.send_pair(base + i * SEC // 10)
-            if _wait(lambda: len(m.fused) > n, 0.3):
+            if wait_until(lambda: len(m.fused) > n, 0.3):
                 break
         assert len(m.fused) > n
         assert m.transition(Transition.TRANSITION_DEACTIVATE)
@@ -158,26 +150,21 @@ def test_a_configure_that_fails_returns_failure_and_stays_unconfigured(managed, 
         m.close()
 
 
-def test_the_executable_with_lifecycle_true_starts_unconfigured():
-    """``fusion_node --ros-args -p lifecycle:=true``: the same executable, managed."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mtvif_ros.node",
-            "--ros-args",
-            "-p",
-            "lifecycle:=true",
-            "-p",
-            "model.device:=cpu",
-            "-r",
-            "__node:=managed_cli",
-        ],
+def _start_managed(name: str, *params: str) -> subprocess.Popen:
+    """``python -m mtvif_ros.node --ros-args -p lifecycle:=true`` named ``name``."""
+    args = [a for p in ("lifecycle:=true", *params) for a in ("-p", p)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtvif_ros.node", "--ros-args", *args, "-r", f"__node:={name}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def test_the_executable_with_lifecycle_true_starts_unconfigured():
+    """``fusion_node --ros-args -p lifecycle:=true``: the same executable, managed."""
+    proc = _start_managed("managed_cli", "model.device:=cpu")
     m = None
     try:
         m = _Manager("/managed_cli")
@@ -185,7 +172,7 @@ def test_the_executable_with_lifecycle_true_starts_unconfigured():
         assert m.transition(Transition.TRANSITION_CONFIGURE)
         assert m.transition(Transition.TRANSITION_ACTIVATE)
         assert m.state() == State.PRIMARY_STATE_ACTIVE
-        assert _wait(lambda: m.pub["visible"].get_subscription_count() > 0)
+        assert wait_until(lambda: m.pub["visible"].get_subscription_count() > 0, 10)
     finally:
         if m is not None:
             m.close()
@@ -196,24 +183,7 @@ def test_the_executable_with_lifecycle_true_starts_unconfigured():
 
 
 def test_a_failed_configure_is_one_line_in_the_log_and_the_process_lives_on():
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mtvif_ros.node",
-            "--ros-args",
-            "-p",
-            "lifecycle:=true",
-            "-p",
-            "model.checkpoint:=/nonexistent/model.pt",
-            "-r",
-            "__node:=managed_bad",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _start_managed("managed_bad", "model.checkpoint:=/nonexistent/model.pt")
     m = None
     try:
         m = _Manager("/managed_bad")

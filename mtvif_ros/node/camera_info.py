@@ -15,19 +15,32 @@ import threading
 from sensor_msgs.msg import CameraInfo
 
 
+def _scale(info: CameraInfo, width: int, height: int) -> tuple[float, float]:
+    """(sx, sy) from the calibration's resolution to ``width``×``height`` (1, 1 if unknown)."""
+    if not (info.width and info.height):
+        return 1.0, 1.0
+    return width / info.width, height / info.height
+
+
+def _scaled(matrix, row: int, sx: float, sy: float) -> list[float]:
+    """K (row 3) or P (row 4) with fx, cx scaled by ``sx`` and fy, cy by ``sy``."""
+    m = list(matrix)
+    m[0], m[2], m[row + 1], m[row + 2] = m[0] * sx, m[2] * sx, m[row + 1] * sy, m[row + 2] * sy
+    return m
+
+
+def intrinsics_at(info: CameraInfo, width: int, height: int) -> list[float]:
+    """The camera's K for an image of ``width``×``height`` (no message copy)."""
+    return _scaled(info.k, 3, *_scale(info, width, height))
+
+
 def scaled_info(info: CameraInfo, width: int, height: int, header) -> CameraInfo:
     """``info`` for an image of ``width``×``height`` with ``header``."""
     out = copy.deepcopy(info)
     out.header = header
-    if info.width and info.height and (info.width, info.height) != (width, height):
-        sx, sy = width / info.width, height / info.height
-        k, p = list(info.k), list(info.p)
-        for m, row in ((k, 3), (p, 4)):
-            m[0] *= sx  # fx
-            m[2] *= sx  # cx
-            m[row + 1] *= sy  # fy
-            m[row + 2] *= sy  # cy
-        out.k, out.p = k, p
+    sx, sy = _scale(info, width, height)
+    if (sx, sy) != (1.0, 1.0):
+        out.k, out.p = _scaled(info.k, 3, sx, sy), _scaled(info.p, 4, sx, sy)
         out.roi.x_offset = round(info.roi.x_offset * sx)
         out.roi.y_offset = round(info.roi.y_offset * sy)
         out.roi.width = round(info.roi.width * sx)

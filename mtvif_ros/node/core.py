@@ -35,7 +35,7 @@ from mtvif_ros.imaging import label_lut
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.imaging.registration import plane_homography
 from mtvif_ros.mailbox import LatestMailbox
-from mtvif_ros.node.camera_info import LatestInfo, scaled_info
+from mtvif_ros.node.camera_info import LatestInfo, intrinsics_at
 from mtvif_ros.node.conversions import ImageConverter
 from mtvif_ros.node.inputs import PairedInputs
 from mtvif_ros.node.interfaces import (
@@ -276,8 +276,8 @@ class FusionCore:
             )
             return dataclasses.replace(settings, homography=None)
         (ir_h, ir_w), (vis_h, vis_w) = ir_shape[:2], vis_shape[:2]
-        k_ir = scaled_info(infos[0], ir_w, ir_h, infos[0].header).k
-        k_vis = scaled_info(infos[1], vis_w, vis_h, infos[1].header).k
+        k_ir = intrinsics_at(infos[0], ir_w, ir_h)
+        k_vis = intrinsics_at(infos[1], vis_w, vis_h)
         key = (
             tuple(k_ir),
             tuple(k_vis),

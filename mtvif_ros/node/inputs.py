@@ -39,7 +39,15 @@ from mtvif_ros.node.interfaces import (
 from mtvif_ros.settings import Settings
 from mtvif_ros.stamps import header_ns
 from mtvif_ros.stats import PipelineStats, StatsSnapshot
-from mtvif_ros.sync import JUMP_BACK_NS, ROLES, ApproxTimePairer, OffsetMeter, stream_of
+from mtvif_ros.sync import (
+    JUMP_BACK_NS,
+    ROLES,
+    ApproxTimePairer,
+    OffsetMeter,
+    drop_after,
+    jumped_back,
+    stream_of,
+)
 
 PairCallback = Callable[[Image | None, Image, int], None]  # (IR or None, visible, stamp ns)
 
@@ -161,11 +169,9 @@ class PairedInputs:
         the messages from before the jump from message_filters' queues: upstream would keep
         them and pair almost nothing until the stamps pass them."""
         newest = self._newest[stream]
-        if newest is not None and stamp < newest - JUMP_BACK_NS:
+        if jumped_back(newest, stamp):
             with self._mf_sync.lock:  # drop what is from before the jump, as the built-in does
-                for queue in self._mf_sync.queues:
-                    for old in [s for s in queue if s > stamp + JUMP_BACK_NS]:
-                        del queue[old]
+                drop_after(self._mf_sync.queues, stamp + JUMP_BACK_NS)
             self._newest[stream] = None
             self.mf_clock_jumps += 1
             self.node.get_logger().info(

@@ -4,6 +4,8 @@ node from the outside, as a user would."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -81,6 +83,16 @@ def spin_in_background(
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
     return executor, thread
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Stop a node process as Ctrl-C would (SIGINT), killing it only if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.01) -> bool:

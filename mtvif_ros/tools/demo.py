@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -76,7 +75,7 @@ def run_node(args: argparse.Namespace) -> int:
     os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     import rclpy
 
-    from mtvif_ros.node.recorder import OutputRecorder, spin_in_background
+    from mtvif_ros.node.recorder import OutputRecorder, spin_in_background, stop_process
 
     node_proc = _start_fusion_node(args)
     rclpy.init()
@@ -87,7 +86,7 @@ def run_node(args: argparse.Namespace) -> int:
     finally:
         executor.shutdown()
         spin.join(timeout=10)
-        _stop(node_proc)
+        stop_process(node_proc)
     if played is None:
         print("error: the fusion node did not start (see its messages above)", file=sys.stderr)
         rclpy.try_shutdown()
@@ -124,15 +123,6 @@ def _start_fusion_node(args: argparse.Namespace) -> subprocess.Popen:
         [sys.executable, "-m", "mtvif_ros.node", "--ros-args"]
         + [a for p in params for a in ("-p", p)]
     )
-
-
-def _stop(node_proc: subprocess.Popen) -> None:
-    if node_proc.poll() is None:
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
 
 
 def _play(args, recorder, executor, node_proc) -> tuple[int, float] | None:
