@@ -195,7 +195,8 @@ def test_ir_dropout_falls_back_to_visible_only_and_returns_to_pairs(rig, scenes)
         time.sleep(0.1)
     assert r.wait(lambda: r.node.snapshot().pairs >= pairs + 4, 5)
     assert not r.node.inputs.dropout.active
-    assert r.node.snapshot().visible_only == alone
+    # a visible frame delivered just before the first IR one may still go out alone
+    assert r.node.snapshot().visible_only <= alone + 1
     assert r.wait(lambda: _latest_diagnostics(r).get("mode") == "pairs", 5)
 
 
