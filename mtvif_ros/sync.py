@@ -127,6 +127,15 @@ class ApproxTimePairer(Generic[T]):
         stats.paired += 1
         return items[0], items[1], stamps[IR], stamps[VISIBLE]
 
+    def restart(self, after_ns: int) -> None:
+        """The clock went back to ``after_ns`` (a simulator reset seen on ``/clock``, of
+        any size): drop the queued items stamped after it, which belong to the time before
+        the jump, and forget the newest stamps."""
+        for i, n in enumerate(drop_after(self.queues, after_ns)):
+            self.stats.unmatched[i] += n
+        self.newest = [None, None]
+        self.stats.clock_jumps += 1
+
     def set_slop(self, slop_ns: int) -> None:
         if slop_ns <= 0:
             raise ValueError(f"slop must be > 0, got {slop_ns} ns")

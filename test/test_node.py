@@ -146,6 +146,39 @@ def test_stamps_looping_back_pair_as_often_in_every_loop(rig, scenes):
     assert r.node.snapshot().counts()["clock_jumps"] >= 2
 
 
+def test_a_simulator_reset_on_clock_restarts_pairing_at_once(rig, scenes):
+    """use_sim_time and /clock going back 1 s (less than the 2 s the stamps alone must
+    jump): the visible frames queued before the reset are dropped at the reset (counted),
+    so an IR frame of the new run pairs with its own visible frame, not an old one."""
+    from rclpy.time import Time
+    from rosgraph_msgs.msg import Clock
+
+    r = rig(params={"use_sim_time": True, "qos.reliability": "reliable", "qos.depth": 20})
+    clock = r.probe.create_publisher(Clock, "/clock", 10)
+    assert r.wait(lambda: clock.get_subscription_count() > 0)
+
+    def set_clock(ns: int) -> None:
+        clock.publish(Clock(clock=Time(nanoseconds=ns).to_msg()))
+        assert r.wait(lambda: r.node.get_clock().now().nanoseconds == ns)
+
+    t0, old, new = 100 * SEC, scenes[0], scenes[1]
+    set_clock(t0)
+    r.send(old.ir, old.vis, t0)
+    assert r.wait(lambda: r.node.snapshot().pairs == 1)
+    for k in (1, 2, 3):  # visible frames whose IR partners never come: queued
+        r.publish("visible", old.vis, t0 + k * SEC // 10)
+    assert r.wait(lambda: _received(r) == 5)
+    set_clock(t0 - SEC)  # the simulator restarts 1 s back
+    assert r.wait(lambda: r.node.snapshot().clock_jumps == 1)
+    assert r.node.snapshot().unmatched_visible == 3
+    r.publish("ir", new.ir, t0 + SEC // 10)  # the new run, 1.1 s later, at t0 + 0.1 s again
+    assert r.wait(lambda: _received(r) == 6)
+    time.sleep(0.2)
+    assert r.node.snapshot().pairs == 1  # not paired with the old run's frame
+    r.publish("visible", new.vis, t0 + SEC // 10)
+    assert r.wait(lambda: r.node.snapshot().pairs == 2)
+
+
 def _received(r) -> int:
     snap = r.node.snapshot()
     return snap.ir_received + snap.visible_received

@@ -74,22 +74,14 @@ def make_bag(
             )
             vis_ns = start_ns + i * period + int(j_vis)
             ir_ns = vis_ns + int(offset_ms * 1e6) + int(j_ir)
-            vis = pair.vis
-            enc = "bgr8" if vis.ndim == 3 else "mono8"
-            ir = ir_for_encoding(pair.ir, ir_encoding)
-            if compressed:
-                ir_msg = make_compressed(ir, "ir", ir_ns, "ir_camera")
-                vis_msg = make_compressed(vis, "visible", vis_ns, "camera")
-            else:
-                ir_msg = make_image(ir, ir_encoding, ir_ns, "ir_camera")
-                vis_msg = make_image(vis, enc, vis_ns, "camera")
+            ir_msg, vis_msg = _camera_messages(pair, ir_ns, vis_ns, ir_encoding, compressed)
             msgs = [(c_ir, ir_ns, ir_msg, cam_type), (c_vis, vis_ns, vis_msg, cam_type)]
             if c_lab is not None and pair.labels is not None:
                 label_msg = make_image(pair.labels, "mono8", vis_ns, "camera")
                 msgs.append((c_lab, vis_ns, label_msg, IMAGE))
                 counts["labels"] += 1
             if box_writer is not None and pair.box_variants is not None:
-                box_writer.add(vis_ns, pair.name, pair.box_variants, vis.shape[:2])
+                box_writer.add(vis_ns, pair.name, pair.box_variants, pair.vis.shape[:2])
                 counts["boxes"] += 1
             for conn, stamp, msg, msgtype in sorted(msgs, key=lambda m: m[1]):
                 writer.write(conn, stamp + 1_000_000, serialize(msg, msgtype))
@@ -97,3 +89,19 @@ def make_bag(
     if box_writer is not None:
         box_writer.close()
     return counts
+
+
+def _camera_messages(pair: Pair, ir_ns: int, vis_ns: int, ir_encoding: str, compressed: bool):
+    """The IR and visible messages of one pair: Image, or CompressedImage (IR as PNG in
+    ``ir_encoding``'s depth, visible as JPEG)."""
+    ir = ir_for_encoding(pair.ir, ir_encoding)
+    if compressed:
+        return (
+            make_compressed(ir, "ir", ir_ns, "ir_camera"),
+            make_compressed(pair.vis, "visible", vis_ns, "camera"),
+        )
+    vis_encoding = "bgr8" if pair.vis.ndim == 3 else "mono8"
+    return (
+        make_image(ir, ir_encoding, ir_ns, "ir_camera"),
+        make_image(pair.vis, vis_encoding, vis_ns, "camera"),
+    )

@@ -151,6 +151,7 @@ class FusionCore:
                 if isinstance(entity, cls):
                     destroy(entity)
         self._entities = []
+        self.inputs.close()
         self.inputs = None
 
     def cleanup(self) -> None:

@@ -5,9 +5,11 @@ counted, warned about and never paired, before either pairer sees it. Valid mess
 to the pairer: the built-in ``mtvif_ros.sync.ApproxTimePairer`` (``sync.backend`` auto or
 builtin; the offline tools use it too), or ROS's ``message_filters.ApproximateTimeSynchronizer``
 (``message_filters``; see ``mtvif_ros.sync`` for how the two differ). Both recover from
-stamps jumping back (a looped bag, a camera clock step, a simulator reset): the built-in
-pairer by itself, message_filters by having its queues cleared here. When inputs keep
-arriving but no pair forms, this module says why, once.
+stamps jumping back by more than 2 s (a looped bag, a camera clock step): the built-in
+pairer by itself, message_filters by having its queues cleared here. Under ``use_sim_time``
+a jump back of the node's clock (a simulator reset on ``/clock``, of any size) restarts
+both at once, through rclpy's clock jump callback. When inputs keep arriving but no pair
+forms, this module says why, once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
@@ -86,6 +89,16 @@ class PairedInputs:
         self.qos = {role: make_qos(*settings.input_qos(role)) for role in ROLES}
         self.kinds = {role: self._kind(role) for role in ROLES}  # (message type, topic)
         self.backend = self._subscribe()
+        self._jump_handle = node.get_clock().create_jump_callback(
+            JumpThreshold(
+                min_forward=None, min_backward=Duration(nanoseconds=-1), on_clock_change=False
+            ),
+            post_callback=self._on_clock_jump,
+        )
+
+    def close(self) -> None:
+        """Stop watching the clock (the subscriptions go with the node's entities)."""
+        self._jump_handle.unregister()
 
     def _kind(self, role: str) -> tuple[type, str]:
         """Image on the input topic, or CompressedImage on ``<resolved topic>/compressed``
@@ -180,6 +193,24 @@ class PairedInputs:
             )
         if self._newest[stream] is None or stamp > self._newest[stream]:
             self._newest[stream] = stamp
+
+    def _on_clock_jump(self, jump) -> None:
+        """The node's clock went back (ROS time from ``/clock``: a simulator reset): what
+        is queued from after the new time belongs to the old run, so drop it (counted as
+        unmatched) and restart pairing now, whatever the size of the jump. Called from the
+        ``/clock`` callback, in the same callback group as the inputs."""
+        now = self.node.get_clock().now().nanoseconds
+        if self.pairer is not None:
+            self.pairer.restart(now)
+        else:
+            with self._mf_sync.lock:
+                drop_after(self._mf_sync.queues, now)
+            self._newest = [None, None]
+            self.mf_clock_jumps += 1
+        self.node.get_logger().info(
+            f"clock jumped back {-jump.delta.nanoseconds / 1e9:.3f} s (simulator reset?): "
+            "pairing restarted"
+        )
 
     # -------------------------------------------------------------- per message
     def accept(self, role: str, msg: Image) -> int | None:

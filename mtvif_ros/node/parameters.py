@@ -12,14 +12,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from mtvif_ros.settings import (
-    PARAMETERS,
-    SPECS,
-    ParamSpec,
-    Settings,
-    SettingsError,
-    as_declared_type,
-)
+from mtvif_ros.parameter_table import PARAMETERS, SPECS, ParamSpec, as_declared_type
+from mtvif_ros.settings import Settings, SettingsError
 
 # Jazzy and newer let a callback retype values before rclpy checks them; on Humble the
 # floating-point parameters are declared dynamically typed instead (Settings validates)

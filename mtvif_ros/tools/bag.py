@@ -41,7 +41,8 @@ def _source(spec: str, sets, split, boxes=()):
     return folder_pairs(path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The four sub-commands and their options."""
     ap = argparse.ArgumentParser(
         prog="mtvif-bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -100,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     la = sub.add_parser("latency", parents=[topics], help="latency/drops of a live recording")
     la.add_argument("bag")
     la.add_argument("--outputs", nargs="*", default=["/fused/image", "/segmentation/labels"])
+    return ap
 
-    args = ap.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
     try:
         return _run(args)
