@@ -179,6 +179,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish.color", True, "publish segmentation/color (rgb8) while subscribed"),
     ParamSpec("publish.overlay", True, "publish segmentation/overlay (bgr8) while subscribed"),
     ParamSpec(
+        "labels.min_confidence",
+        0.0,
+        "a pixel whose most likely class has a probability below this is published as 0 "
+        "(unlabelled); 0 = the plain argmax",
+        False,
+        (0, 1),
+    ),
+    ParamSpec(
         "overlay.alpha",
         0.5,
         "opacity of class colours in segmentation/overlay, 0..1",

@@ -75,5 +75,7 @@ class FramePipeline:
             ir = warp_ir(ir, settings.homography, vis.shape[:2])
         elif ir.shape[:2] != vis.shape[:2]:
             mismatch = ((ir.shape[1], ir.shape[0]), (vis.shape[1], vis.shape[0]))
-        result = self.engine.run(ir, vis, settings.ir_normalization)
+        result = self.engine.run(
+            ir, vis, settings.ir_normalization, settings["labels.min_confidence"]
+        )
         return Frame(result, ir, bool(nonfinite), mismatch)

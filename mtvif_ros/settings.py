@@ -65,6 +65,7 @@ class Settings:
             "backend": self["model.backend"],
             "channels_last": bool(self["model.channels_last"]),
             "compile": bool(self["model.compile"]),
+            "min_confidence": self["labels.min_confidence"],
         }
 
     @classmethod
@@ -141,6 +142,11 @@ def _check_numbers(v: Mapping[str, Any]) -> None:
     for name in ("sync.slop", "sync.warn_after", "sync.fallback_after", "diagnostics.period"):
         if not (math.isfinite(float(v[name])) and float(v[name]) > 0):
             raise SettingsError(f"{name} must be a positive number of seconds, got {v[name]}")
+    if not 0.0 <= v["labels.min_confidence"] <= 1.0:
+        raise SettingsError(
+            f"labels.min_confidence must be in [0, 1] (0 = plain argmax), got "
+            f"{v['labels.min_confidence']}"
+        )
     if not 0.0 <= v["overlay.alpha"] <= 1.0:
         raise SettingsError(f"overlay.alpha must be in [0, 1], got {v['overlay.alpha']}")
     low, high = v["ir.percentile_low"], v["ir.percentile_high"]

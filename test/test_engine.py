@@ -66,6 +66,36 @@ def test_labels_are_the_argmax_of_the_logits(engine, scene) -> None:
     assert np.array_equal(engine.run(scene.ir, scene.vis).labels, logits.argmax(1)[0].numpy())
 
 
+def test_confident_labels_leave_unsure_pixels_unlabelled() -> None:
+    """Class 0 where the winning probability is below the threshold, argmax elsewhere."""
+    from mtvif_ros.engine.engine import confident_labels
+
+    logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 0.2, 0.1], [0.0, 0.0, 3.0]]).T
+    logits = logits.reshape(1, 3, 1, 3)  # pixels: class 0 sure, class 1 unsure, class 2 sure
+    assert confident_labels(logits, 0.0).flatten().tolist() == [0, 1, 2]
+    assert confident_labels(logits, 0.5).flatten().tolist() == [0, 0, 2]
+    assert confident_labels(logits, 0.99).flatten().tolist() == [0, 0, 0]
+
+
+def test_min_confidence_only_unlabels_pixels(engine, scene) -> None:
+    """Per call or per engine: every pixel keeps the argmax class or becomes 0, and a
+    higher threshold unlabels more."""
+    plain = engine.run(scene.ir, scene.vis).labels
+    counts = []
+    for t in (0.5, 0.9):
+        labels = engine.run(scene.ir, scene.vis, min_confidence=t).labels
+        assert np.all((labels == 0) | (labels == plain))
+        counts.append(int((labels > 0).sum()))
+    assert (plain > 0).sum() > counts[0] > counts[1] > 0
+    strict = FusionEngine(device="cpu", min_confidence=0.9)
+    assert np.array_equal(
+        strict.run(scene.ir, scene.vis).labels,
+        engine.run(scene.ir, scene.vis, min_confidence=0.9).labels,
+    )
+    with pytest.raises(ValueError, match="min_confidence must be in"):
+        engine.run(scene.ir, scene.vis, min_confidence=1.5)
+
+
 def test_grey_visible_gives_grey_fused(engine, scene) -> None:
     grey = cv2.cvtColor(scene.vis, cv2.COLOR_BGR2GRAY)
     r = engine.run(scene.ir, grey)

@@ -107,6 +107,21 @@ def test_eval_on_sample_scenes_writes_report_csv_grid_and_plots(tmp_path: Path, 
     assert len(list((out / "labels" / "multitaskvif").glob("*.png"))) == 3
 
 
+def test_eval_min_confidence_unlabels_unsure_pixels(tmp_path: Path) -> None:
+    """--min-confidence reaches the network's label images (as labels.min_confidence does
+    in the node and mtvif-bag eval): fewer labelled pixels, the others unchanged."""
+    labels = {}
+    for t in ("0", "0.9"):
+        out = tmp_path / t
+        args = ["--sample", "1", "--out", str(out), "--device", "cpu", "--no-progress"]
+        assert eval_main([*args, "--methods", "multitaskvif", "--min-confidence", t]) == 0
+        (png,) = (out / "labels" / "multitaskvif").glob("*.png")
+        labels[t] = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    plain, strict = labels["0"], labels["0.9"]
+    assert np.all((strict == 0) | (strict == plain))
+    assert 0 < (strict > 0).sum() < (plain > 0).sum()
+
+
 def test_eval_reports_unpaired_files_and_bad_input(tmp_path: Path, capsys) -> None:
     _write_pairs(tmp_path / "f", 2)
     cv2.imwrite(str(tmp_path / "f" / "vi" / "lonely.png"), make_scene(9, 48, 64).vis)

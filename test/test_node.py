@@ -98,6 +98,24 @@ def test_node_output_equals_the_engine_on_the_same_pair(rig, scenes):
     assert np.array_equal(lab, expected.labels) and np.array_equal(fused, expected.fused)
 
 
+def test_min_confidence_set_at_runtime_reaches_the_published_labels(rig, scenes):
+    """labels.min_confidence, changed with a parameter while running, gives the labels the
+    engine gives with it: fewer labelled pixels, the rest unchanged."""
+    r = rig()
+    s, engine = scenes[1], FusionEngine(device="cpu")
+    r.send(s.ir, s.vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("labels")) == 1)
+    assert r.node.set_parameters([Parameter("labels.min_confidence", value=0.9)])[0].successful
+    r.send(s.ir, s.vis, _base_ns())
+    assert r.wait(lambda: len(r.outputs("labels")) == 2)
+    plain, strict = (
+        np.frombuffer(bytes(m.data), np.uint8).reshape(H, W) for m in r.outputs("labels")
+    )
+    assert np.array_equal(plain, engine.run(s.ir, s.vis).labels)
+    assert np.array_equal(strict, engine.run(s.ir, s.vis, min_confidence=0.9).labels)
+    assert (strict > 0).sum() < (plain > 0).sum()
+
+
 def test_jitter_within_slop_pairs_and_offset_beyond_slop_does_not(rig, scenes):
     r = rig(params={"sync.slop": 0.02, "sync.warn_after": 0.5})
     base = _base_ns()

@@ -34,6 +34,7 @@ def test_defaults_are_valid_and_map_to_the_engine() -> None:
         ("qos.reliability", "sometimes", "qos.reliability"),
         ("qos.depth", 0, "qos.depth must be >= 1"),
         ("overlay.alpha", 1.5, "overlay.alpha"),
+        ("labels.min_confidence", -0.1, "labels.min_confidence must be in"),
         ("registration.homography", [1.0, 0.0], "needs 9 finite numbers"),
         ("registration.homography", [0.0] * 9, "singular"),
         ("palette.override", "1,2", "rows of 3 integers"),

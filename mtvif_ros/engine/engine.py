@@ -65,8 +65,10 @@ class FusionEngine:
     outputs back to the visible size (labels nearest), or None for native size.
     ``ir_normalization``: how 16-bit/float IR is mapped to [0, 1] unless a call says
     otherwise. ``backend``: ``torch``, or ``onnxruntime`` (see ``backends``);
-    ``channels_last`` and ``compile`` (torch.compile) are optional torch fast paths. CPU
-    threads are the process's business: ``mtvif_ros.engine.set_cpu_threads`` in entry points.
+    ``channels_last`` and ``compile`` (torch.compile) are optional torch fast paths.
+    ``min_confidence``: a pixel whose most likely class has a softmax probability below it
+    is labelled 0 (unlabelled) instead; 0 keeps the plain argmax. CPU threads are the
+    process's business: ``mtvif_ros.engine.set_cpu_threads`` in entry points.
 
     Host staging buffers are reused across frames, so one engine serves one thread at a
     time (the node runs it from its single inference worker).
@@ -82,8 +84,10 @@ class FusionEngine:
         backend: str = "torch",
         channels_last: bool = False,
         compile: bool = False,
+        min_confidence: float = 0.0,
     ) -> None:
         self.size = check_inference_size(size)
+        self.min_confidence = check_confidence(min_confidence)
         self.ir_normalization = ir_normalization or IRNormalization()
         path = checkpoint if checkpoint not in (None, "") else default_checkpoint_path()
         self.checkpoint: Checkpoint = load_checkpoint(path)
@@ -147,10 +151,11 @@ class FusionEngine:
         ir: np.ndarray | None,
         vis: np.ndarray,
         ir_normalization: IRNormalization | None = None,
+        min_confidence: float | None = None,
     ) -> FusionResult:
         """Fuse one registered pair. ``ir``: H×W uint8/uint16/float32; ``vis``: H×W×3 BGR
         uint8 or H×W grey uint8. IR of another size is resized to the visible size.
-        ``ir_normalization`` overrides the engine's for this call.
+        ``ir_normalization`` and ``min_confidence`` override the engine's for this call.
 
         ``ir=None`` (the thermal camera dropped out) runs on the visible image alone: the
         IR input is all zeros, the convention training uses for visible-only samples, so
@@ -163,7 +168,12 @@ class FusionEngine:
         host = self.buffers.get(h, w)
         self._stage(ir, vis, host, ir_normalization or self.ir_normalization)
         t1 = time.perf_counter()
-        out = host.download(self._infer(host.staged_in, (h, w)))  # the one device→host copy
+        if min_confidence is None:
+            min_confidence = self.min_confidence
+        else:
+            min_confidence = check_confidence(min_confidence)
+        infer = self._infer(host.staged_in, (h, w), min_confidence)
+        out = host.download(infer)  # the one device→host copy
         t2 = time.perf_counter()
         fused = replace_luma(vis, host.y, out[0], scratch=host.bgr, plane=host.plane)
         t3 = time.perf_counter()
@@ -187,14 +197,16 @@ class FusionEngine:
             ir01 = normalize_ir(ir, norm)
             into(cv2.resize(ir01, (w, h), dst=host.ir, interpolation=cv2.INTER_LINEAR), host.ir)
 
-    def _infer(self, staged: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    def _infer(
+        self, staged: torch.Tensor, out_size: tuple[int, int], min_confidence: float
+    ) -> torch.Tensor:
         """Upload, resize to the inference size, run, resize back; → 2×H×W uint8 on the
         device (fused Y 0-255, class ids)."""
         x = staged.to(self.device, non_blocking=True)
         if self.size is not None and self.size != out_size:
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
         fused_y, logits = self.backend(x)
-        labels = logits.argmax(1, keepdim=True).to(torch.float32)
+        labels = confident_labels(logits, min_confidence).to(torch.float32)
         fused_y = fused_y.float()
         if fused_y.shape[-2:] != out_size:
             fused_y = F.interpolate(fused_y, size=out_size, mode="bilinear", align_corners=False)
@@ -229,3 +241,20 @@ def check_pair(ir: np.ndarray | None, vis: np.ndarray) -> None:
         raise ValueError(f"IR dtype {ir.dtype} is unsupported; use uint8, uint16 or float32")
     if ir.size == 0 or vis.size == 0:
         raise ValueError(f"empty image (IR {ir.shape}, visible {vis.shape})")
+
+
+def check_confidence(value: float) -> float:
+    """A ``min_confidence`` in [0, 1], or ValueError naming it."""
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"min_confidence must be in [0, 1] (0 = plain argmax), got {value}")
+    return value
+
+
+def confident_labels(logits: torch.Tensor, min_confidence: float) -> torch.Tensor:
+    """N×1×H×W class ids: the argmax of N×C×H×W ``logits``, and 0 (unlabelled) where the
+    winning class's softmax probability is below ``min_confidence`` (0: argmax alone)."""
+    if min_confidence <= 0.0:
+        return logits.argmax(1, keepdim=True)
+    top, labels = logits.float().softmax(1).max(1, keepdim=True)
+    return labels.masked_fill_(top < min_confidence, 0)

@@ -109,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HxW",
         help="network inference size (default: native)",
     )
+    ap.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="label a pixel unlabelled when its class probability is below P (the node's "
+        "labels.min_confidence; default 0: plain argmax)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N pairs")
     ap.add_argument("--grid", type=int, default=6, help="pairs shown in grid.png")
     ap.add_argument("--no-images", action="store_true", help="do not write fused/label images")
@@ -215,7 +223,10 @@ def _methods(args: argparse.Namespace, visible_only: bool = False) -> list[Metho
             print("note: no --cascade-checkpoint given; the cascade row is skipped")
         else:
             checkpoint = args.checkpoint if name == "multitaskvif" else args.cascade_checkpoint
-            methods.append(Method(name, FusionEngine(checkpoint, args.device, size=args.size)))
+            engine = FusionEngine(
+                checkpoint, args.device, size=args.size, min_confidence=args.min_confidence
+            )
+            methods.append(Method(name, engine))
     if visible_only and not methods:
         raise ValueError("visible-only data needs a network method (multitaskvif or cascade)")
     return methods
