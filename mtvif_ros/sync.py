@@ -127,12 +127,13 @@ class ApproxTimePairer(Generic[T]):
         stats.paired += 1
         return items[0], items[1], stamps[IR], stamps[VISIBLE]
 
-    def restart(self, after_ns: int) -> None:
-        """The clock went back to ``after_ns`` (a simulator reset seen on ``/clock``, of
-        any size): drop the queued items stamped after it, which belong to the time before
-        the jump, and forget the newest stamps."""
-        for i, n in enumerate(drop_after(self.queues, after_ns)):
-            self.stats.unmatched[i] += n
+    def restart(self) -> None:
+        """The clock went back (a simulator reset seen on ``/clock``): every queued item
+        belongs to the run before it, so drop them all (counted as unmatched) and forget
+        the newest stamps."""
+        for i, queue in enumerate(self.queues):
+            self.stats.unmatched[i] += len(queue)
+            queue.clear()
         self.newest = [None, None]
         self.stats.clock_jumps += 1
 

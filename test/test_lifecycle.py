@@ -150,6 +150,22 @@ def test_a_configure_that_fails_returns_failure_and_stays_unconfigured(managed, 
         m.close()
 
 
+def test_an_activate_that_fails_returns_failure_stays_inactive_and_leaves_no_topic(managed):
+    """A QoS override rclpy refuses makes activation fail midway (after the outputs and
+    the IR subscription exist): FAILURE, the node stays inactive with its model loaded and
+    every topic made so far released."""
+    node = managed(**{"qos_overrides./visible/image.subscription.reliability": "sometimes"})
+    m = _Manager()
+    try:
+        assert m.transition(Transition.TRANSITION_CONFIGURE)
+        assert not m.transition(Transition.TRANSITION_ACTIVATE)
+        assert m.state() == State.PRIMARY_STATE_INACTIVE and node.engine is not None
+        topics = {t for e in node._own_entities() for t in [getattr(e, "topic_name", "")]}
+        assert not topics & {"/ir/image", "/visible/image", "/fused/image", "/diagnostics"}
+    finally:
+        m.close()
+
+
 def _start_managed(name: str, *params: str) -> subprocess.Popen:
     """``python -m mtvif_ros.node --ros-args -p lifecycle:=true`` named ``name``."""
     args = [a for p in ("lifecycle:=true", *params) for a in ("-p", p)]

@@ -165,9 +165,10 @@ def test_stamps_looping_back_pair_as_often_in_every_loop(rig, scenes):
 
 
 def test_a_simulator_reset_on_clock_restarts_pairing_at_once(rig, scenes):
-    """use_sim_time and /clock going back 1 s (less than the 2 s the stamps alone must
-    jump): the visible frames queued before the reset are dropped at the reset (counted),
-    so an IR frame of the new run pairs with its own visible frame, not an old one."""
+    """use_sim_time and /clock going back 0.2 s (far less than the 2 s the stamps alone
+    must jump): the frames queued before the reset are dropped at the reset (counted), so
+    an IR frame of the new run pairs with its own visible frame, not an old one, even one
+    stamped before the time the clock went back to."""
     from rclpy.time import Time
     from rosgraph_msgs.msg import Clock
 
@@ -184,16 +185,17 @@ def test_a_simulator_reset_on_clock_restarts_pairing_at_once(rig, scenes):
     r.send(old.ir, old.vis, t0)
     assert r.wait(lambda: r.node.snapshot().pairs == 1)
     for k in (1, 2, 3):  # visible frames whose IR partners never come: queued
+        set_clock(t0 + k * SEC // 10)
         r.publish("visible", old.vis, t0 + k * SEC // 10)
     assert r.wait(lambda: _received(r) == 5)
-    set_clock(t0 - SEC)  # the simulator restarts 1 s back
+    set_clock(t0 + SEC // 10)  # the simulator restarts 0.2 s back
     assert r.wait(lambda: r.node.snapshot().clock_jumps == 1)
     assert r.node.snapshot().unmatched_visible == 3
-    r.publish("ir", new.ir, t0 + SEC // 10)  # the new run, 1.1 s later, at t0 + 0.1 s again
+    r.publish("ir", new.ir, t0 + 2 * SEC // 10)  # the new run's frame at t0 + 0.2 s
     assert r.wait(lambda: _received(r) == 6)
     time.sleep(0.2)
-    assert r.node.snapshot().pairs == 1  # not paired with the old run's frame
-    r.publish("visible", new.vis, t0 + SEC // 10)
+    assert r.node.snapshot().pairs == 1  # not paired with the old run's t0 + 0.2 s frame
+    r.publish("visible", new.vis, t0 + 2 * SEC // 10)
     assert r.wait(lambda: r.node.snapshot().pairs == 2)
 
 

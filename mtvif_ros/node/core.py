@@ -64,6 +64,7 @@ class FusionCore:
     """The fusion pipeline's ROS side, mixed into an rclpy ``Node`` or lifecycle ``Node``."""
 
     engine: FusionEngine | None = None
+    inputs: PairedInputs | None = None
     _worker: threading.Thread | None = None
     _entities: list = []  # noqa: RUF012 - replaced per instance in activate
 
@@ -97,7 +98,20 @@ class FusionCore:
         self.camera_info = LatestInfo()
 
     def activate(self) -> None:
-        """Publishers, subscriptions, the worker, the enable service, diagnostics."""
+        """Publishers, subscriptions, the worker, the enable service, diagnostics. If any
+        of it fails (a bad QoS override, a missing package), what was made so far is left
+        in ``_entities`` for ``deactivate`` to release."""
+        before = {id(e) for e in self._own_entities()}
+        try:
+            self._open()
+        except Exception:
+            self._entities = [e for e in self._own_entities() if id(e) not in before]
+            raise
+
+    def _own_entities(self) -> list:
+        return [*self.publishers, *self.subscriptions, *self.services, *self.timers]
+
+    def _open(self) -> None:
         depth = self.settings["qos.depth"]
         self.outputs = OutputPublishers(self, make_qos("reliable", depth), self.converter)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
@@ -139,7 +153,8 @@ class FusionCore:
 
     def deactivate(self) -> None:
         """Stop the worker (after the frame in hand) and release every topic, service and
-        timer; counters and the model stay."""
+        timer (those made so far after an activation that failed midway); counters and the
+        model stay."""
         self._stop_worker()
         for entity in self._entities:
             for cls, destroy in (
@@ -151,8 +166,9 @@ class FusionCore:
                 if isinstance(entity, cls):
                     destroy(entity)
         self._entities = []
-        self.inputs.close()
-        self.inputs = None
+        if self.inputs is not None:
+            self.inputs.close()
+            self.inputs = None
 
     def cleanup(self) -> None:
         """Release the model (and the CUDA cache it used)."""

@@ -7,9 +7,9 @@ builtin; the offline tools use it too), or ROS's ``message_filters.ApproximateTi
 (``message_filters``; see ``mtvif_ros.sync`` for how the two differ). Both recover from
 stamps jumping back by more than 2 s (a looped bag, a camera clock step): the built-in
 pairer by itself, message_filters by having its queues cleared here. Under ``use_sim_time``
-a jump back of the node's clock (a simulator reset on ``/clock``, of any size) restarts
-both at once, through rclpy's clock jump callback. When inputs keep arriving but no pair
-forms, this module says why, once.
+a jump back of the node's clock by more than ``sync.slop`` (a simulator reset on
+``/clock``) restarts both at once, through rclpy's clock jump callback. When inputs keep
+arriving but no pair forms, this module says why, once.
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ class PairedInputs:
         self.backend = self._subscribe()
         self._jump_handle = node.get_clock().create_jump_callback(
             JumpThreshold(
-                min_forward=None, min_backward=Duration(nanoseconds=-1), on_clock_change=False
+                min_forward=None,
+                min_backward=Duration(nanoseconds=-int(settings["sync.slop"] * 1e9)),
+                on_clock_change=False,
             ),
             post_callback=self._on_clock_jump,
         )
@@ -195,18 +197,20 @@ class PairedInputs:
             self._newest[stream] = stamp
 
     def _on_clock_jump(self, jump) -> None:
-        """The node's clock went back (ROS time from ``/clock``: a simulator reset): what
-        is queued from after the new time belongs to the old run, so drop it (counted as
-        unmatched) and restart pairing now, whatever the size of the jump. Called from the
-        ``/clock`` callback, in the same callback group as the inputs."""
-        now = self.node.get_clock().now().nanoseconds
+        """The node's clock went back by more than ``sync.slop`` (ROS time from ``/clock``:
+        a simulator reset): everything queued belongs to the old run, so drop it (counted
+        as unmatched), forget the measured stamp offset and restart pairing now, however
+        small the jump. Called from the ``/clock`` callback, in the same (mutually
+        exclusive) callback group as the inputs."""
         if self.pairer is not None:
-            self.pairer.restart(now)
+            self.pairer.restart()
         else:
             with self._mf_sync.lock:
-                drop_after(self._mf_sync.queues, now)
+                for queue in self._mf_sync.queues:
+                    queue.clear()
             self._newest = [None, None]
             self.mf_clock_jumps += 1
+        self.offsets = OffsetMeter()
         self.node.get_logger().info(
             f"clock jumped back {-jump.delta.nanoseconds / 1e9:.3f} s (simulator reset?): "
             "pairing restarted"
