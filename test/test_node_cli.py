@@ -163,3 +163,33 @@ def test_an_engine_error_at_startup_is_one_line_and_exit_2():
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "cannot start" in ln]
     assert len(lines) == 1 and "RuntimeError: CUDA error: out of memory" in lines[0]
+
+
+def test_sigterm_during_inference_exits_cleanly():
+    """SIGTERM while the worker holds a pair (a 960×1280 frame: seconds of CPU inference),
+    as a process manager stops a busy node: exit status 0 and no traceback."""
+    from mtvif_ros.node.recorder import OutputRecorder, spin_in_background
+
+    proc = _start(
+        *("-p", "model.device:=cpu", "-p", "diagnostics.period:=0.1"),
+        *("-p", "qos.reliability:=reliable", "-r", "__node:=busy"),
+    )
+    probe, recorder = _Probe("ir/image"), OutputRecorder("busy_recorder", kinds=("fused",))
+    executor, thread = spin_in_background(recorder)
+    try:
+        assert probe.wait(lambda: probe.pub["ir"].get_subscription_count() > 0, 60)
+        s = make_scene(0, 960, 1280)
+        probe.send(s.ir, s.vis, time.time_ns())
+
+        def in_hand() -> bool:  # paired, not yet processed or failed: inside inference
+            snap = recorder.stats()
+            return snap is not None and snap.pairs == 1 and snap.processed == 0
+
+        assert probe.wait(in_hand, 30), recorder.status()
+    finally:
+        executor.shutdown()
+        thread.join(timeout=10)
+        recorder.destroy_node()
+        probe.close()
+    code, err = _stop(proc, signal.SIGTERM)
+    assert code == 0 and "Traceback" not in err, err
