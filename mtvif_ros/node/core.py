@@ -64,7 +64,8 @@ class FusionCore:
     """The fusion pipeline's ROS side, mixed into an rclpy ``Node`` or lifecycle ``Node``."""
 
     engine: FusionEngine | None = None
-    inputs: PairedInputs | None = None
+    inputs: PairedInputs | None = None  # while active
+    _registration_key: tuple | None = None  # what the cached camera_info homography is for
     _worker: threading.Thread | None = None
     _entities: list = []  # noqa: RUF012 - replaced per instance in activate
 
@@ -236,7 +237,7 @@ class FusionCore:
         except SettingsError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self._in_force = (new, lut)  # the worker picks it up with its next frame
-        if getattr(self, "inputs", None) is not None:
+        if self.inputs is not None:
             self.inputs.configure(new)
         return SetParametersResult(successful=True)
 
@@ -301,7 +302,7 @@ class FusionCore:
             tuple(settings["registration.extrinsic"]),
             settings["registration.plane_distance"],
         )
-        if getattr(self, "_registration_key", None) != key:
+        if self._registration_key != key:
             try:
                 self._registration = plane_homography(k_ir, k_vis, *key[2:])
             except ValueError as exc:
@@ -314,7 +315,7 @@ class FusionCore:
     def snapshot(self) -> StatsSnapshot:
         """All counters, the pairer's drops included."""
         snap = self.stats.snapshot()
-        if getattr(self, "inputs", None) is None:  # inactive: no pairer to ask
+        if self.inputs is None:  # inactive: no pairer to ask
             return snap
         return dataclasses.replace(snap, **self.inputs.drop_counts(snap))
 
