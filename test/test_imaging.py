@@ -162,6 +162,15 @@ def test_replace_luma_is_ycrcb_recombination_without_the_round_trip() -> None:
     # same luma back: the visible image, exactly
     same = np.clip(y * 255 + 0.5, 0, 255).astype(np.uint8)
     assert np.array_equal(replace_luma(bgr, y, same), bgr)
+    # ... also where ΔY is a tie (±0.5), on odd and even channel values, with the luma
+    # rounded either way (OpenCV 5's uint8 + float32 add rounds ties to even: the
+    # recombination must not hand the tie to OpenCV)
+    big = rng.integers(0, 256, (512, 512, 3)).astype(np.uint8)
+    y_big = luma(big)
+    ties = (y_big * 255) % 1 == 0.5
+    assert ties.sum() > 50 and len(np.unique(big[ties] % 2)) == 2
+    for rounded in (np.floor(y_big * 255 + 0.5), np.rint(y_big * 255)):
+        assert np.array_equal(replace_luma(big, y_big, rounded.astype(np.uint8)), big)
     # any new luma: what YCrCb recombination with the visible chroma gives, to 1 level
     new = rng.integers(0, 256, (64, 64)).astype(np.uint8)
     _, chroma = split_luma(bgr)
@@ -170,6 +179,24 @@ def test_replace_luma_is_ycrcb_recombination_without_the_round_trip() -> None:
     # grey visible: the new luma in three channels
     grey = bgr[:, :, 0].copy()
     assert np.array_equal(replace_luma(grey, luma(grey), new), np.dstack((new, new, new)))
+
+
+def test_warp_ir_is_bilinear_at_the_mapped_coordinates_under_every_opencv() -> None:
+    """On a linear ramp bilinear interpolation is exact, so the warp must equal the ramp at
+    H⁻¹(x, y), to 1/32 px (OpenCV 4.x's coordinate quantization; 5.x is exact)."""
+    from mtvif_ros.imaging import warp_ir
+
+    h, w, slope = 120, 160, (0.003, 0.002)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    ramp = (slope[0] * xx + slope[1] * yy).astype(np.float32)
+    homography = np.array([[1.01, 0.02, 3.5], [-0.01, 0.99, -2.25], [1e-5, 2e-5, 1.0]])
+    out = warp_ir(ramp, homography.ravel().tolist(), (h, w))
+    src = np.linalg.inv(homography) @ np.stack((xx.ravel(), yy.ravel(), np.ones(h * w)))
+    sx, sy = src[0] / src[2], src[1] / src[2]
+    inside = ((sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)).reshape(h, w)
+    expected = (slope[0] * sx + slope[1] * sy).reshape(h, w)
+    assert inside.mean() > 0.8 and (out[~inside] == 0).mean() > 0.5
+    assert np.abs(out - expected)[inside].max() <= sum(slope) / 32 + 1e-6
 
 
 def test_plane_homography_maps_points_of_the_plane_between_the_cameras() -> None:

@@ -68,12 +68,16 @@ def replace_luma(
     plane: np.ndarray | None = None,
 ) -> np.ndarray:
     """The visible image with its luma ``y_vis`` (float32, [0, 1]) replaced by ``y_new``
-    (uint8): BGR + ΔY per channel, rounded and saturated. A grey visible image gives
-    ``y_new`` in three channels. ``scratch`` (float32 H×W×3) and ``plane`` (float32 H×W)
-    are reused when given.
+    (uint8): BGR + ΔY per channel, saturated. A grey visible image gives ``y_new`` in
+    three channels. ``scratch`` (float32 H×W×3) and ``plane`` (float32 H×W) are reused
+    when given.
 
-    Equal to ``recombine_luma(y_new, split_luma(vis)[1])`` within one grey level, and
-    exactly ``vis`` when ``y_new`` is ``y_vis`` rounded.
+    ΔY is rounded to a whole grey level once per pixel, halves toward zero, before it is
+    added: the sum is then integer arithmetic, which every OpenCV major saturates alike
+    (OpenCV 5 rounds a uint8 + float32 tie to even where 4.x did not), and ``vis`` comes
+    back exactly when ``y_new`` is ``y_vis`` rounded to the nearest level by either tie
+    rule (|ΔY| ≤ 0.5). Equal to ``recombine_luma(y_new, split_luma(vis)[1])`` within one
+    grey level.
     """
     vis = as_bgr_or_grey(vis)
     if vis.ndim == 2:
@@ -82,8 +86,20 @@ def replace_luma(
     scratch = np.empty((h, w, 3), np.float32) if scratch is None else scratch
     delta = np.multiply(y_vis, np.float32(-255.0), out=plane)
     delta += y_new
-    cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR, dst=scratch)
-    return cv2.add(vis, scratch, dtype=cv2.CV_8U)
+    # the sign plane borrows the first H×W floats of scratch, overwritten just after
+    _round_half_toward_zero(delta, scratch.reshape(-1)[: h * w].reshape(h, w))
+    delta_bgr = cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR, dst=scratch)
+    return cv2.add(vis, delta_bgr, dtype=cv2.CV_8U)
+
+
+def _round_half_toward_zero(x: np.ndarray, sign: np.ndarray) -> None:
+    """Round float32 ``x`` in place to whole numbers, ties toward zero (±0.5 → 0);
+    ``sign`` (float32, ``x``'s shape) is scratch space."""
+    np.sign(x, out=sign)
+    np.abs(x, out=x)
+    x -= np.float32(0.5)
+    np.ceil(x, out=x)
+    x *= sign
 
 
 def split_luma(vis: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

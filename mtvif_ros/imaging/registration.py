@@ -12,7 +12,9 @@ def warp_ir(ir: np.ndarray, homography: Sequence[float], size_hw: tuple[int, int
     """Map IR pixels into the visible image's frame (``size_hw`` = visible H, W).
 
     Pixels that fall outside the IR image become 0. The homography is row-major and maps
-    IR pixel coordinates to visible pixel coordinates.
+    IR pixel coordinates to visible pixel coordinates. Bilinear: OpenCV 4.x quantizes the
+    source coordinates to 1/32 px, 5.x does not, so the two majors differ by up to 1/32 of
+    the local IR gradient.
     """
     h = np.asarray(homography, dtype=np.float64).reshape(3, 3)
     return cv2.warpPerspective(
