@@ -117,20 +117,29 @@ class OhemCrossEntropy(nn.Module):
         return self.hardest_mean(logits, pixel, target != self.ignore_index)
 
     def hardest_mean(
-        self, logits: torch.Tensor, pixel: torch.Tensor, valid: torch.Tensor
+        self,
+        logits: torch.Tensor,
+        pixel: torch.Tensor,
+        valid: torch.Tensor,
+        weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Mean of the hard ones among the ``valid`` pixel losses (zero, with a gradient
-        path through ``logits``, when none is valid)."""
+        path through ``logits``, when none is valid), weighted by ``weight`` per pixel if
+        given (which pixels are hard is decided on the unweighted losses)."""
         pixel, valid = pixel.flatten(), valid.flatten()
         n_valid = int(valid.sum())
         if n_valid == 0:
             return logits.sum() * 0.0
         losses = pixel[valid]
-        hard = losses[losses > self.loss_thresh]
         n_min = max(1, int(n_valid * self.min_kept_ratio))
-        if hard.numel() < n_min:
-            hard = torch.topk(losses, n_min).values
-        return hard.mean()
+        keep = losses > self.loss_thresh
+        if int(keep.sum()) < n_min:
+            keep = torch.zeros_like(keep)
+            keep[torch.topk(losses, n_min).indices] = True
+        if weight is None:
+            return losses[keep].mean()
+        w = weight.flatten()[valid][keep]
+        return (losses[keep] * w).sum() / w.sum()
 
 
 class KnownClassesCrossEntropy(OhemCrossEntropy):
@@ -146,9 +155,18 @@ class KnownClassesCrossEntropy(OhemCrossEntropy):
         thresh: float = 0.7,
         min_kept_ratio: float = 1 / 16,
         ignore_index: int = IGNORE_INDEX,
+        weights: tuple[float, ...] = (),
     ) -> None:
         super().__init__(thresh, min_kept_ratio, ignore_index)
         self.known = known
+        if weights and len(weights) != len(known):
+            raise ValueError(f"{len(weights)} class weights for {len(known)} known classes")
+        # per-pixel weight by target: the known classes' weights, 1 for every other pixel
+        # (rare classes such as person and bike weigh more, as ENet's class weights do)
+        table = torch.ones(256)
+        for c, w in zip(known, weights, strict=False):
+            table[c] = float(w)
+        self.register_buffer("class_weight", table if weights else None, persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
@@ -157,7 +175,8 @@ class KnownClassesCrossEntropy(OhemCrossEntropy):
         not_known = torch.logsumexp(logits, 1) - torch.logsumexp(logits[:, other], 1)
         is_known = torch.isin(target, torch.tensor(self.known, device=target.device))
         pixel = torch.where(is_known, ce, not_known)
-        return self.hardest_mean(logits, pixel, target != self.ignore_index)
+        weight = None if self.class_weight is None else self.class_weight.to(logits.device)[target]
+        return self.hardest_mean(logits, pixel, target != self.ignore_index, weight)
 
 
 BoxMasks = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

@@ -193,3 +193,41 @@ def test_multiscale_multitaskvif_is_five_times_cheaper_than_the_reference() -> N
 
 def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def test_segmentation_branch_at_a_coarser_stride_gives_full_size_logits_for_less() -> None:
+    """seg_stride 4: the segmentation branch runs on the backbone's 1/4 feature and its
+    logits are upsampled, so outputs keep the input size (any size) at fewer FLOPs; the
+    fused image still comes from the full-resolution feature."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    full = build_model(backbone="multiscale", fusion_channels=16, seg_channels=24)
+    coarse = build_model(backbone="multiscale", fusion_channels=16, seg_channels=24, seg_stride=4)
+    assert coarse.backbone.seg_out_channels == 32  # the 1/4 scale's width
+    for size in ((64, 64), (37, 53)):
+        fused, logits = coarse.eval()(*_pair(*size))
+        assert fused.shape == (1, 1, *size) and logits.shape == (1, 9, *size)
+
+    def flops(model: torch.nn.Module) -> int:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.eval()(*_pair(96, 128))
+        return counter.get_total_flops()
+
+    assert flops(coarse) < 0.75 * flops(full)
+    # the labels still see both inputs, through the coarse feature
+    vis, ir = (t.requires_grad_() for t in _pair(64, 64))
+    coarse.train()(vis, ir)[1].sum().backward()
+    assert vis.grad.abs().sum() > 0 and ir.grad.abs().sum() > 0
+
+
+def test_seg_stride_is_refused_where_there_is_no_coarse_feature() -> None:
+    with pytest.raises(ValueError, match="has no coarse feature"):
+        build_model(backbone="seafusion", seg_stride=4)
+    with pytest.raises(ValueError, match="seg_stride must be 1, 2, 4 or 8"):
+        ModelConfig(backbone="multiscale", seg_stride=3)
+    with pytest.raises(ValueError, match="needs the multi-task head"):
+        ModelConfig(architecture="cascade", backbone="multiscale", seg_stride=4)
+    # old checkpoints have no seg_stride: they load as before (full resolution)
+    stored = ModelConfig(backbone="multiscale").to_dict()
+    del stored["seg_stride"]
+    assert ModelConfig.from_dict(stored).seg_stride == 1

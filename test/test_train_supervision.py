@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mtvif_ros.data import make_scene
 from mtvif_ros.losses import (
@@ -390,3 +391,74 @@ def test_real_data_trains_a_few_steps(shared_data: Path, tmp_path: Path) -> None
     assert names and all(n.startswith("msrs/000") for n in names)
     rows = _log(tmp_path / "log.csv")
     assert len(rows) == 2 and all(np.isfinite(r["loss"]) for r in rows)
+
+
+def test_camvid_class_weights_weigh_the_rare_classes_pixels_more() -> None:
+    """Half the pixels are persons predicted as road, half road predicted as person: with
+    person pixels weighing 3, the weighted mean moves toward the person pixels' loss."""
+    target = torch.zeros(1, H, W, dtype=torch.long)
+    target[:, :, : W // 2] = 2
+    logits = _logits(target[0] == 0, cls=2)  # person where it is road and vice versa
+    plain = KnownClassesCrossEntropy(thresh=1.0, min_kept_ratio=1.0)(logits, target)
+    weighted = KnownClassesCrossEntropy(thresh=1.0, min_kept_ratio=1.0, weights=(1.0, 3.0, 1.0))
+    person_px = F.cross_entropy(logits, target, reduction="none")[target == 2].mean()
+    other_px = KnownClassesCrossEntropy(thresh=1.0, min_kept_ratio=1.0)(
+        logits, target.masked_fill(target == 2, 255)
+    )
+    expected = (3 * person_px + other_px) / 4
+    assert float(weighted(logits, target)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(plain) == pytest.approx(float((person_px + other_px) / 2), rel=1e-5)
+    with pytest.raises(ValueError, match="3 class weights for 2 known classes"):
+        KnownClassesCrossEntropy(known=(1, 2), weights=(1.0, 2.0, 3.0))
+
+
+def test_camvid_stand_in_ir_goes_through_the_with_ir_path_without_fusion_loss(
+    tiny_data: Path,
+) -> None:
+    """--camvid-ir 1: every CamVid scene gets its own grey image as IR (not MISSING_IR),
+    yet has_ir stays False (no fusion loss on a stand-in); 0 keeps MISSING_IR."""
+    for prob in (1.0, 0.0):
+        cfg = parse_config(_every_source(tiny_data, "--camvid-ir", str(prob), "--out", "x"))
+        data = training_samples(cfg, real_sources(cfg)[0])
+        camvid = [data[k] for k in range(len(data)) if int(data[k]["source"]) == SOURCE_CAMVID]
+        assert camvid and not any(bool(s["has_ir"]) for s in camvid)
+        for s in camvid:
+            if prob:  # the stand-in is the scene's luma before the visible-only jitter
+                both = torch.stack((s["ir"].flatten(), s["vis_y"].flatten()))
+                assert float(s["ir"].std()) > 0.02 and float(torch.corrcoef(both)[0, 1]) > 0.9
+            else:
+                assert torch.all(s["ir"] == MISSING_IR)
+
+
+def test_held_out_box_pairs_leave_training_and_are_scored(tiny_data: Path, tmp_path: Path) -> None:
+    """--val-boxes: those pairs are not trained on (neither as boxes nor for fusion) and
+    val.csv gets their box recall/precision; a name outside the training split is refused."""
+    args = _every_source(tiny_data, "--val-boxes", "msrs/00003D", "--steps", "2")
+    cfg = parse_config([*args, "--out", str(tmp_path)])
+    train, _ = real_sources(cfg)
+    names = [n for src in train for n, *_ in getattr(src, "pairs", src).items]
+    assert "msrs/00003D" not in names and "msrs/00001D" in names
+    Trainer(cfg).run()
+    val = _log(tmp_path / "val.csv")
+    assert {"val_box_person_recall", "val_box_car_precision", "val_box_score"} <= set(val[0])
+    assert 0.0 <= val[-1]["val_box_score"] <= 1.0
+    bad = parse_config([*_every_source(tiny_data, "--val-boxes", "msrs/nope"), "--out", "y"])
+    with pytest.raises(ValueError, match="msrs/nope not in the 'train' split"):
+        Trainer(bad)
+
+
+def test_init_keeps_every_weight_that_fits_a_changed_network() -> None:
+    """--init from a checkpoint of another head layout: the backbone and fusion branch
+    come from it, the reshaped segmentation branch starts fresh, and the run says which."""
+    from mtvif_ros.model import build_model, preset
+    from mtvif_ros.train.loop import warm_start
+
+    old = build_model(preset("multiscale"))
+    new = build_model(preset("multiscale", seg_stride=4, seg_channels=32))
+    report = warm_start(new, old)
+    assert "head.to_seg.0.0.weight" in report["new"]
+    assert "backbone.vis.stem.0.0.weight" in report["loaded"]
+    for name in report["loaded"]:
+        assert torch.equal(new.state_dict()[name], old.state_dict()[name])
+    with pytest.raises(ValueError, match="no weight of that checkpoint fits"):
+        warm_start(new, torch.nn.Linear(2, 2))

@@ -4,7 +4,9 @@ MultiTaskVIF's claim is that the multi-task head works on any fusion backbone, s
 backbone is chosen by name. Every backbone takes (visible Y, IR), both N×1×H×W in [0, 1],
 and returns one fused feature map at full resolution with ``out_channels`` channels;
 ``make_decoder()`` builds that backbone's original single-task fusion decoder, used by the
-plain fusion network and the cascade baseline.
+plain fusion network and the cascade baseline. A backbone built with ``seg_stride`` > 1
+(where it supports one) returns ``(full-resolution feature, feature at 1/seg_stride)``,
+the second with ``seg_out_channels`` channels, for the head's segmentation branch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Backbone(nn.Module):
     """Interface of a registered backbone."""
 
     out_channels: int
+    seg_out_channels: int = 0  # channels of the coarse feature (seg_stride > 1 only)
 
     def make_decoder(self) -> nn.Module:  # pragma: no cover - interface
         raise NotImplementedError
@@ -46,11 +49,20 @@ def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
     return wrap
 
 
-def build_backbone(name: str, widths: Sequence[int] | None = None) -> Backbone:
-    """Instantiate a registered backbone; ``widths=None`` uses its defaults."""
+def build_backbone(
+    name: str, widths: Sequence[int] | None = None, seg_stride: int = 1
+) -> Backbone:
+    """Instantiate a registered backbone; ``widths=None`` uses its defaults. ``seg_stride``
+    > 1 also returns its coarse feature (ValueError for a backbone without one)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone '{name}'; known: {', '.join(sorted(BACKBONES))}")
-    return BACKBONES[name](widths) if widths else BACKBONES[name]()
+    kwargs = {"seg_stride": seg_stride} if seg_stride > 1 else {}
+    try:
+        return BACKBONES[name](widths, **kwargs) if widths else BACKBONES[name](**kwargs)
+    except TypeError:
+        if not kwargs:
+            raise
+        raise ValueError(f"backbone '{name}' has no coarse feature for seg_stride") from None
 
 
 class FusionDecoder(nn.Sequential):

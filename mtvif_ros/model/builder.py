@@ -22,7 +22,7 @@ def build_model(config: ModelConfig | None = None, **overrides: Any) -> nn.Modul
     if config is None or overrides:
         base = config.to_dict() if config is not None else {}
         config = ModelConfig.from_dict({**base, **overrides})
-    backbone = build_backbone(config.backbone, config.widths or None)
+    backbone = build_backbone(config.backbone, config.widths or None, config.seg_stride)
     if config.architecture == "fusion":
         return FusionNet(backbone)
     if config.architecture == "cascade":
@@ -35,6 +35,7 @@ def build_model(config: ModelConfig | None = None, **overrides: Any) -> nn.Modul
         attention_dim=config.attention_dim,
         attention_heads=config.attention_heads,
         seg_dilations=config.seg_dilations,
+        seg_in_channels=backbone.seg_out_channels,
     )
     return MultiTaskVIF(backbone, head)
 

@@ -28,7 +28,10 @@ class ModelConfig:
     ``architecture``: ``multitaskvif`` (backbone + multi-task head, the shipped model),
     ``cascade`` (backbone + original decoder, then a separate U-Net segmenter) or
     ``fusion`` (backbone + original decoder only; fusion without segmentation).
-    ``widths`` empty means the backbone's defaults.
+    ``widths`` empty means the backbone's defaults. ``seg_stride`` > 1 runs the
+    segmentation branch on the backbone's feature at 1/``seg_stride`` resolution and
+    upsamples its logits (real-time segmenters do; the labels need context, not pixels),
+    for backbones that have such a feature (``multiscale``: 2, 4 or 8).
     """
 
     architecture: str = "multitaskvif"
@@ -39,6 +42,7 @@ class ModelConfig:
     attention_dim: int = 16
     attention_heads: int = 2
     seg_dilations: list[int] = field(default_factory=lambda: [1, 1])
+    seg_stride: int = 1
     cascade_seg_widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     num_classes: int = len(MSRS_CLASSES)
     class_names: list[str] = field(default_factory=lambda: list(MSRS_CLASSES))
@@ -66,6 +70,13 @@ class ModelConfig:
             len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in self.palette
         ):
             raise ValueError(f"palette needs {self.num_classes} RGB rows with values 0..255")
+        if self.seg_stride not in (1, 2, 4, 8):
+            raise ValueError(f"seg_stride must be 1, 2, 4 or 8, got {self.seg_stride}")
+        if self.seg_stride > 1 and self.architecture != "multitaskvif":
+            raise ValueError(
+                f"seg_stride {self.seg_stride} needs the multi-task head (architecture "
+                f"multitaskvif), not {self.architecture}"
+            )
         if self.version > CONFIG_VERSION:
             raise ValueError(
                 f"config version {self.version} is newer than this mtvif_ros understands "

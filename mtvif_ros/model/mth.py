@@ -9,7 +9,9 @@ Wiring, as the paper's framework figure draws it::
 
 Both outputs come from the same fused feature in one pass; the fusion loss also trains the
 segmentation branch's convolutions through HIA-F, and the segmentation loss trains the
-shared backbone.
+shared backbone. With a coarse feature from the backbone (``seg_in_channels``), the
+segmentation branch runs on it instead, at its lower resolution, as real-time segmenters
+do: its logits and its contribution to HIA-F are upsampled (bilinear) to full resolution.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mtvif_ros.model.blocks import ConvAct
@@ -44,9 +47,11 @@ class MultiTaskHead(nn.Module):
         attention_dim: int = 16,
         attention_heads: int = 2,
         seg_dilations: Sequence[int] = (1, 1),
+        seg_in_channels: int = 0,
     ) -> None:
         super().__init__()
         d1, d2 = seg_dilations
+        seg_in = seg_in_channels or in_channels
         # fusion branch
         self.to_re = ConvAct(in_channels, fusion_channels)
         self.hiaf = HIAF(fusion_channels, attention_dim, attention_heads)
@@ -57,16 +62,25 @@ class MultiTaskHead(nn.Module):
         )
         # segmentation branch
         self.to_seg = nn.Sequential(
-            ConvAct(in_channels, seg_channels, act="relu", bn=True, dilation=d1),
+            ConvAct(seg_in, seg_channels, act="relu", bn=True, dilation=d1),
             ConvAct(seg_channels, seg_channels, act="relu", bn=True, dilation=d2),
         )
         self.classifier = nn.Conv2d(seg_channels, num_classes, 1)
         self.seg_to_fusion = ConvAct(seg_channels, fusion_channels)
 
-    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f_seg = self.to_seg(feature)
-        logits = self.classifier(f_seg)
+    def forward(
+        self, feature: torch.Tensor, seg_feature: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        f_seg = self.to_seg(feature if seg_feature is None else seg_feature)
+        logits = _upsampled(self.classifier(f_seg), feature)
         f_re = self.to_re(feature)
-        f_big_re = self.hiaf(f_re, self.seg_to_fusion(f_seg))
+        f_big_re = self.hiaf(f_re, _upsampled(self.seg_to_fusion(f_seg), feature))
         fused = self.fusion_out(f_big_re) * 0.5 + 0.5
         return fused, logits
+
+
+def _upsampled(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` at ``like``'s resolution (bilinear), unchanged when it is already there."""
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)

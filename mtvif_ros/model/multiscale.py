@@ -59,14 +59,20 @@ class MultiScaleFusionEncoder(Backbone):
 
     ``widths``: channels at full, 1/2, 1/4, 1/8 and 1/16 resolution, then of the fused
     output feature (default 8, 16, 32, 64, 96, 24). Any input size works (features are
-    resized to their skip's size on the way up).
+    resized to their skip's size on the way up). ``seg_stride`` 2, 4 or 8 also returns the
+    decoder's feature at that scale (with ``widths`` of that scale's channels), where the
+    segmentation branch then runs.
     """
 
-    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS) -> None:
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, seg_stride: int = 1) -> None:
         super().__init__()
         if len(widths) != 6:
             raise ValueError(f"multiscale backbone needs 6 widths, got {list(widths)}")
+        if seg_stride not in (1, 2, 4, 8):
+            raise ValueError(f"multiscale seg_stride must be 1, 2, 4 or 8, got {seg_stride}")
         self.widths = tuple(int(w) for w in widths)
+        self.seg_level = seg_stride.bit_length() - 1  # 0: none; else the scale 1/2**level
+        self.seg_out_channels = self.widths[self.seg_level] if self.seg_level else 0
         scales, out = self.widths[:5], self.widths[5]
         self.vis = _Stream(scales)
         self.ir = _Stream(scales)
@@ -82,16 +88,23 @@ class MultiScaleFusionEncoder(Backbone):
         self.up = nn.ModuleList(up)
         self.out_channels = out
 
-    def forward(self, vis_y: torch.Tensor, ir: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, vis_y: torch.Tensor, ir: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         fused = [
             fuse(torch.cat((v, i), 1))
             for fuse, v, i in zip(self.fuse, self.vis(vis_y), self.ir(ir), strict=True)
         ]
         x = self.context(fused[-1])
-        for conv, skip in zip(self.up, reversed(fused[:-1]), strict=True):
+        coarse = x
+        for level, conv, skip in zip(
+            range(len(fused) - 2, -1, -1), self.up, reversed(fused[:-1]), strict=True
+        ):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = conv(torch.cat((x, skip), 1))
-        return x
+            if level == self.seg_level:
+                coarse = x
+        return (x, coarse) if self.seg_level else x
 
     def make_decoder(self) -> nn.Module:
         c = self.out_channels

@@ -23,4 +23,7 @@ class MultiTaskVIF(nn.Module):
         self.head = head
 
     def forward(self, vis_y: torch.Tensor, ir: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.backbone(vis_y, ir))
+        features = self.backbone(vis_y, ir)
+        if isinstance(features, tuple):  # full-resolution feature, coarse one for labels
+            return self.head(*features)
+        return self.head(features)

@@ -92,6 +92,28 @@ class TrainConfig:
             "camvid_split is val)"
         },
     )
+    camvid_ir: float = field(
+        default=0.0,
+        metadata={
+            "help": "probability that a CamVid scene is given a stand-in IR (its own grey "
+            "image) instead of MISSING_IR, so its labels, negatives included, also teach the "
+            "with-IR path what objects look like (no fusion loss on it)"
+        },
+    )
+    camvid_class_weights: list[float] = field(
+        default_factory=list,
+        metadata={
+            "help": "weights of car, person, bike pixels in the CamVid loss (every other "
+            "pixel 1); empty: all 1"
+        },
+    )
+    val_boxes: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "manifest pairs with box files (set/name, e.g. msrs/00002D) held out of "
+            "training; validation scores their box recall and pixel precision"
+        },
+    )
     ir_dropout: float = field(
         default=0.0,
         metadata={
@@ -201,6 +223,12 @@ class TrainConfig:
             _refuse("msrs_boxes", self.msrs_boxes, "empty unless data_manifest is set")
         if self.msrs_boxes and Path(self.msrs_boxes).is_absolute():
             _refuse("msrs_boxes", self.msrs_boxes, "a folder name inside each manifest set")
+        if self.camvid_class_weights and (
+            len(self.camvid_class_weights) != 3 or min(self.camvid_class_weights) <= 0
+        ):
+            _refuse("camvid_class_weights", self.camvid_class_weights, "three positive numbers")
+        if self.val_boxes and not self.msrs_boxes:
+            _refuse("val_boxes", self.val_boxes, "empty unless msrs_boxes is set")
         if self.camvid:
             path = Path(self.camvid)
             if not (path.is_file() or (path / "index.csv").is_file()):
@@ -253,6 +281,7 @@ BOUNDS: dict[str, Bound] = {
     "ohem_thresh": Bound(0, 1, open_low=True),
     "ir_dropout": Bound(0, 1),
     "ir_stretch": Bound(0, 1),
+    "camvid_ir": Bound(0, 1),
 }
 
 

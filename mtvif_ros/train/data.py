@@ -52,6 +52,7 @@ class Prepared:
     boxes: np.ndarray  # N×5 float32 cls x0 y0 x1 y1 in pixels (x1, y1 exclusive)
     box_supervised: bool  # the pair has a box file: its box classes lie in its boxes only
     labelled: bool  # the pair has pixel labels
+    ir_standin: bool = False  # ir is a stand-in (a visible-only scene's grey image)
 
 
 def source_kind(source: Any) -> int:
@@ -66,7 +67,10 @@ class TrainSamples(Dataset):
 
     Item i of epoch e is a pure function of (seed, e, i): scale, crop, flip, the visible
     photometric jitter and the IR dropout are drawn from ``np.random.default_rng([seed,
-    e, i])`` (scale and dropout only when enabled, so other runs draw as before).
+    e, i])`` (scale, dropout and the CamVid stand-in IR only when enabled, so other runs
+    draw as before). A CamVid scene given a stand-in IR (``camvid_ir``) goes through the
+    with-IR path with its own grey image as IR; the photometric jitter, applied to the
+    visible image only, makes the two differ.
     """
 
     def __init__(
@@ -77,9 +81,10 @@ class TrainSamples(Dataset):
         scale: tuple[float, float] = (1.0, 1.0),
         ir_dropout: float = 0.0,
         ir_stretch: float = 0.0,
+        camvid_ir: float = 0.0,
     ) -> None:
         self.sources = sources
-        self.ir_stretch = ir_stretch
+        self.ir_stretch, self.camvid_ir = ir_stretch, camvid_ir
         self.index = [(s, i) for s, src in enumerate(sources) for i in range(len(src))]
         self.crop, self.seed, self.scale, self.ir_dropout = crop, seed, scale, ir_dropout
         self.kinds = [source_kind(src) for src in sources]
@@ -102,6 +107,8 @@ class TrainSamples(Dataset):
         s, i = self.index[k]
         rng = np.random.default_rng([self.seed, epoch, k])
         sample = self._prepared(s, i)
+        if self.camvid_ir > 0 and self.kinds[s] == SOURCE_CAMVID and rng.random() < self.camvid_ir:
+            sample = replace(sample, ir=sample.y, ir_standin=True)
         if self.ir_stretch > 0 and sample.ir is not None and rng.random() < self.ir_stretch:
             sample = replace(sample, ir=percentile_stretch(sample.ir))
         sample = random_scale(rng, sample, *self.scale)
@@ -129,14 +136,15 @@ def percentile_stretch(ir: np.ndarray, low: float = 1.0, high: float = 99.0) -> 
 
 
 def sample_tensors(sample: Prepared, kind: int) -> dict[str, torch.Tensor]:
-    """The tensors of an augmented sample; a missing IR is fed as ``MISSING_IR``."""
+    """The tensors of an augmented sample; a missing IR is fed as ``MISSING_IR``.
+    ``has_ir`` (the fusion loss applies) only for a real thermal image."""
     y = np.ascontiguousarray(sample.y)
     ir = np.full_like(y, MISSING_IR) if sample.ir is None else np.ascontiguousarray(sample.ir)
     return {
         "vis_y": torch.from_numpy(y)[None],
         "ir": torch.from_numpy(ir)[None],
         "labels": torch.from_numpy(np.ascontiguousarray(sample.labels)).long(),
-        "has_ir": torch.tensor(sample.ir is not None),
+        "has_ir": torch.tensor(sample.ir is not None and not sample.ir_standin),
         "boxes": torch.from_numpy(pad_boxes(sample.boxes, MAX_BOXES)),
         "has_boxes": torch.tensor(sample.box_supervised),
         "source": torch.tensor(kind),

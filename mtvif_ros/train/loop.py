@@ -21,6 +21,7 @@ from mtvif_ros.train.config import TrainConfig
 from mtvif_ros.train.data import BatchStream
 from mtvif_ros.train.objectives import Batch, Objective, build_objectives
 from mtvif_ros.train.sources import (
+    box_validation,
     camvid_validation,
     data_summary,
     real_sources,
@@ -100,6 +101,20 @@ class PeakMemory:
         return self.peak
 
 
+def warm_start(model: nn.Module, source: nn.Module) -> dict[str, list[str]]:
+    """Copy into ``model`` every weight of ``source`` with the same name and shape, so a
+    changed network (e.g. a segmentation branch moved to another scale) keeps the trained
+    parts; → ``{"loaded": names, "new": names left at their initialization}``. ValueError
+    when nothing matches (not a relative of this network)."""
+    theirs = source.state_dict()
+    ours = model.state_dict()
+    loaded = [k for k, v in ours.items() if k in theirs and theirs[k].shape == v.shape]
+    if not loaded:
+        raise ValueError("init (--init): no weight of that checkpoint fits this network")
+    model.load_state_dict({**ours, **{k: theirs[k] for k in loaded}})
+    return {"loaded": loaded, "new": [k for k in ours if k not in set(loaded)]}
+
+
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the message names the step, the epoch and the last
     good checkpoint to resume from."""
@@ -130,6 +145,7 @@ class Trainer:
         self._start_processes()
         self.out = Path(cfg.out)
         self.mcfg = cfg.model_config()
+        self.init_report: dict[str, list[str]] = {}
         self.model = self._build_model()
         self.stages = build_objectives(self.model, cfg, self.device, self.world)
         self.amp = amp_dtype(cfg.amp, self.device)
@@ -142,6 +158,7 @@ class Trainer:
             self.device,
             self.checkpoints,
             camvid=camvid_validation(cfg) if self.rank == 0 else [],
+            boxed=box_validation(cfg) if self.rank == 0 else [],
         )
         self.logger = StepLogger(self.out, cfg, self.rank, self.world)
         self.memory = PeakMemory(self.device)
@@ -165,7 +182,7 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         model = build_model(self.mcfg)
         if self.cfg.init:
-            model.load_state_dict(load_checkpoint(self.cfg.init).model.state_dict())
+            self.init_report = warm_start(model, load_checkpoint(self.cfg.init).model)
         return model.to(self.device)
 
     def objective(self, step: int) -> Objective:
@@ -217,11 +234,11 @@ class Trainer:
             self._logged_step(batch, epoch, started)
             if self.logger.is_log_step(self.step):
                 self._check_finite()
-            if cfg.val_every and self.step % cfg.val_every == 0:
+            if cfg.val_every and self.step % cfg.val_every == 0 and self.step < stop_at:
                 self._validate()
             if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
                 self._save()
-        self._validate()
+        self._validate()  # once per chunk end, even where val_every falls on it
         self._save()
         self.logger.close()
         if self.world > 1:
@@ -256,6 +273,8 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             config = yaml.safe_dump(dataclasses.asdict(self.cfg))
             (self.out / "train_config.yaml").write_text(config)
+            if self.init_report:  # which weights came from --init, which start fresh
+                (self.out / "init_weights.yaml").write_text(yaml.safe_dump(self.init_report))
 
     def _logged_step(self, batch: dict[str, torch.Tensor], epoch: int, started: float) -> None:
         """``train_step`` plus its timing and memory, recorded as the step's log row.

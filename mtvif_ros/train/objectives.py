@@ -101,7 +101,9 @@ class Objective:
         self.net = wrap_ddp(module, world, device)
         self.fusion_loss = FusionLoss(cfg.gradient_weight, cfg.ssim_weight).to(device)
         self.seg_loss = OhemCrossEntropy(cfg.ohem_thresh)
-        self.camvid_loss = KnownClassesCrossEntropy(thresh=cfg.ohem_thresh)
+        self.camvid_loss = KnownClassesCrossEntropy(
+            thresh=cfg.ohem_thresh, weights=tuple(cfg.camvid_class_weights)
+        )
         self.box_projection = BoxProjectionLoss()
         self.box_negative = BoxNegativeLoss()
 

@@ -20,7 +20,7 @@ import numpy as np
 from mtvif_ros.data.boxes import read_yolo_boxes
 from mtvif_ros.data.camvid import CamVid
 from mtvif_ros.data.datasets import Pair, PairList, SyntheticScenes, folder_pairs, manifest_pairs
-from mtvif_ros.train.config import TrainConfig
+from mtvif_ros.train.config import TrainConfig, TrainConfigError
 from mtvif_ros.train.data import NoTrainingDataError, TrainSamples
 
 CAMVID_TERMS = (
@@ -53,12 +53,14 @@ Item = tuple[str, Path, Path, Path | None]
 
 def real_sources(cfg: TrainConfig) -> tuple[list[Any], list[PairList]]:
     """(training, validation) real pairs. The last ``val_real`` pairs are held out, from
-    the pairs without a box file when there are enough (box-supervised pairs are few)."""
+    the pairs without a box file when there are enough (box-supervised pairs are few); the
+    ``val_boxes`` pairs are held out too (see ``box_validation``)."""
     items: list[Item] = []
     if cfg.data_manifest:
         items += manifest_pairs(cfg.data_manifest, cfg.data_sets or None, cfg.data_split).items
     for folder in cfg.data_folders:
         items += folder_pairs(folder).items
+    items = [it for it in items if it[0] not in set(cfg.val_boxes)]
     with_file, problems = box_files(cfg, items)
     flagged = misregistered(cfg) if cfg.exclude_misregistered else set()
     boxed = {i: p for i, p in with_file.items() if items[i][0] not in flagged}
@@ -74,6 +76,31 @@ def real_sources(cfg: TrainConfig) -> tuple[list[Any], list[PairList]]:
     )
     val = PairList([items[i] for i in sorted(held)])
     return [s for s in (plain, with_boxes) if len(s)], [val] if len(val) else []
+
+
+def box_validation(cfg: TrainConfig) -> PairList:
+    """The ``val_boxes`` pairs (of the training split) with their ``msrs_boxes`` boxes,
+    whose box recall and pixel precision validation scores; TrainConfigError naming one
+    that is not in that split or has no usable box file. Nothing without ``val_boxes``."""
+    if not cfg.val_boxes:
+        return PairList([])
+    listed = manifest_pairs(
+        cfg.data_manifest, None, cfg.data_split, boxes_dirs=[cfg.msrs_boxes]
+    ).items
+    by_name = {item.name: item for item in listed}
+    missing = [n for n in cfg.val_boxes if n not in by_name]
+    if missing:
+        raise TrainConfigError(
+            f"val_boxes (--val-boxes): {', '.join(missing)} not in the {cfg.data_split!r} "
+            f"split of {cfg.data_manifest} (give set/name, e.g. msrs/00002D)"
+        )
+    unboxed = [n for n in cfg.val_boxes if by_name[n].boxes is None]
+    if unboxed:
+        raise TrainConfigError(
+            f"val_boxes (--val-boxes): no readable {cfg.msrs_boxes}/ box file for "
+            f"{', '.join(unboxed)}"
+        )
+    return PairList([by_name[n] for n in cfg.val_boxes])
 
 
 def box_files(cfg: TrainConfig, items: list[Item]) -> tuple[dict[int, Path], list[str]]:
@@ -132,7 +159,13 @@ def training_samples(cfg: TrainConfig, train_real: list[Any]) -> TrainSamples:
     )
     scale = (float(cfg.scale[0]), float(cfg.scale[1]))
     data = TrainSamples(
-        real + camvid + synth, cfg.crop, cfg.seed, scale, cfg.ir_dropout, cfg.ir_stretch
+        real + camvid + synth,
+        cfg.crop,
+        cfg.seed,
+        scale,
+        cfg.ir_dropout,
+        cfg.ir_stretch,
+        cfg.camvid_ir,
     )
     if len(data) == 0:
         raise NoTrainingDataError(

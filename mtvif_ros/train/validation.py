@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from mtvif_ros.classes import IGNORE_INDEX
-from mtvif_ros.data.datasets import Pair
+from mtvif_ros.data.datasets import Pair, PairList
 from mtvif_ros.losses import FusionLoss
-from mtvif_ros.metrics import ConfusionMatrix
+from mtvif_ros.metrics import BoxScores, ConfusionMatrix
 from mtvif_ros.tables import write_csv
 from mtvif_ros.train.checkpoints import Checkpointer
 from mtvif_ros.train.config import TrainConfig
@@ -27,10 +27,12 @@ CAMVID_IOU = {"car": 1, "person": 2, "bike": 3}  # the classes CamVid labels, MS
 
 
 class Validator:
-    """Fusion loss on held-out real pairs and synthetic scenes, mIoU on the latter and,
-    with CamVid, the IoU of car, person and bike on a few CamVid val scenes (visible only,
-    fed ``MISSING_IR``). Keeps best.pt for the lowest ``val_fusion + (1 − mIoU)``, plus
-    ``(1 − val_camvid_mIoU)`` with CamVid. Rank 0 alone validates."""
+    """Fusion loss on held-out real pairs and synthetic scenes, mIoU on the latter, with
+    CamVid the IoU of car, person and bike on a few CamVid val scenes (visible only, fed
+    ``MISSING_IR``) and, with held-out box pairs, their box recall and pixel precision.
+    Keeps best.pt for the lowest ``val_fusion + (1 − mIoU)``, plus ``(1 −
+    val_camvid_mIoU)`` with CamVid, plus ``(1 − val_box_score)`` with box pairs. Rank 0
+    alone validates."""
 
     def __init__(
         self,
@@ -39,9 +41,11 @@ class Validator:
         device: torch.device,
         checkpoints: Checkpointer,
         camvid: Sequence[Pair] = (),
+        boxed: Sequence[Pair] | PairList = (),
     ) -> None:
         self.sources, self.device, self.checkpoints = sources, device, checkpoints
         self.camvid = list(camvid)
+        self.boxed = boxed
         self.model: nn.Module = checkpoints.model
         self.num_classes = checkpoints.mcfg.num_classes
         self.fusion_loss = FusionLoss(cfg.gradient_weight, cfg.ssim_weight).to(device)
@@ -68,7 +72,9 @@ class Validator:
                 if (labels != IGNORE_INDEX).any():
                     cm.update(logits.argmax(1)[0].cpu().numpy(), labels)
         out = {"val_fusion": float(np.mean(losses)), "val_mIoU": cm.scores()["mIoU"]}
-        return out | self._camvid_scores() if self.camvid else out
+        if self.camvid:
+            out |= self._camvid_scores()
+        return out | self._box_scores() if len(self.boxed) else out
 
     def _camvid_scores(self) -> dict[str, float]:
         cm = ConfusionMatrix(self.num_classes)
@@ -79,6 +85,30 @@ class Validator:
         out = {f"val_camvid_{name}": float(iou[c]) for name, c in CAMVID_IOU.items()}
         values = [v for v in out.values() if math.isfinite(v)]
         out["val_camvid_mIoU"] = float(np.mean(values)) if values else math.nan
+        return out
+
+    def _box_scores(self) -> dict[str, float]:
+        """Box recall and pixel precision of car, person and bike on the held-out box
+        pairs, and ``val_box_score``: the mean over person and car of the lower of the two
+        (what a planner needs is both)."""
+        boxes = BoxScores()
+        for i in range(len(self.boxed)):
+            pair = self.boxed[i]
+            _, _, logits, _ = self._run(pair)
+            boxes.update(logits.argmax(1)[0].cpu().numpy(), pair.box_variants, pair.name)
+        scores = boxes.scores()["all"]
+        out = {}
+        for name, c in CAMVID_IOU.items():
+            out[f"val_box_{name}_recall"] = scores[c]["recall"]
+            out[f"val_box_{name}_precision"] = scores[c]["precision"]
+        out["val_box_score"] = float(
+            np.mean(
+                [
+                    min(_finite(scores[c]["recall"]), _finite(scores[c]["precision"]))
+                    for c in (CAMVID_IOU["person"], CAMVID_IOU["car"])
+                ]
+            )
+        )
         return out
 
     def __call__(self, step: int) -> None:
@@ -95,6 +125,9 @@ class Validator:
         if self.camvid:
             score += 1.0 - _finite(scores["val_camvid_mIoU"])
             row |= {k: f"{v:.4f}" for k, v in scores.items() if k.startswith("val_camvid")}
+        if len(self.boxed):
+            score += 1.0 - scores["val_box_score"]
+            row |= {k: f"{_finite(v):.4f}" for k, v in scores.items() if k.startswith("val_box")}
         row["score"] = f"{score:.5f}"
         write_csv(self.checkpoints.out / "val.csv", [row], append=True)
         if score < self.best:
