@@ -35,7 +35,7 @@ from mtvif_ros.data import make_scene
 from mtvif_ros.node.conversions import array_to_image
 from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos
 from mtvif_ros.node.recorder import OutputRecorder, spin_in_background, wait_until
-from mtvif_ros.stamps import header_ns
+from mtvif_ros.runtime.stamps import header_ns
 
 
 def _start_node(size: str, device: str) -> subprocess.Popen:

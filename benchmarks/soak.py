@@ -80,7 +80,7 @@ class Watcher:
             return out
 
     def snapshot(self):
-        from mtvif_ros.stats import StatsSnapshot
+        from mtvif_ros.runtime.stats import StatsSnapshot
 
         with self.lock:
             status = dict(self.status)

@@ -25,8 +25,8 @@ import torch
 
 def run_one(kind: str, device: str, steps: int, batch: int, crop: int) -> dict[str, float]:
     """Median step time and peak memory of one kind of training step, in this process."""
-    from mtvif_ros.losses import FusionLoss, OhemCrossEntropy
     from mtvif_ros.model import build_model
+    from mtvif_ros.train.losses import FusionLoss, OhemCrossEntropy
 
     dev = torch.device(device)
     torch.manual_seed(0)

@@ -25,6 +25,8 @@ import os
 import sys
 from pathlib import Path
 
+from mtvif_ros.params.options import parse_device
+
 log = logging.getLogger("mtvif_ros.host_memory")
 
 # mallopt parameters from glibc's malloc.h
@@ -72,7 +74,10 @@ def expects_cpu_inference(device: str | None) -> bool:
     """Whether inference on ``device`` (auto | cpu | cuda | cuda:N) will run on the CPU,
     decided without importing torch: ``auto`` means the CPU where no NVIDIA GPU is visible
     (no driver device node, or ``CUDA_VISIBLE_DEVICES`` empty or -1)."""
-    spec = (device or "auto").strip().lower()
+    try:
+        spec = parse_device(device)
+    except ValueError:  # the node refuses it later, with the reason
+        return False
     if spec != "auto":
         return spec == "cpu"
     if os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"):

@@ -29,8 +29,8 @@ from mtvif_ros.data import Pair, SyntheticScenes, manifest_pairs
 from mtvif_ros.data.boxes import Box, format_yolo_boxes, parse_yolo_boxes
 from mtvif_ros.engine import FusionEngine
 from mtvif_ros.metrics import BoxScores
-from mtvif_ros.settings import Settings
-from mtvif_ros.stamps import header_ns
+from mtvif_ros.params.settings import Settings
+from mtvif_ros.runtime.stamps import header_ns
 from mtvif_ros.tools.bag import main as bag_main
 
 CPU = Settings.from_mapping({"model.device": "cpu"})

@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from mtvif_ros.baselines import FUSERS, fuse_classical, laplacian_pyramid_fusion
 from mtvif_ros.data import Pair, PairList, folder_pairs, make_scene, manifest_pairs, msrs_pairs
 from mtvif_ros.data.boxes import Box
-from mtvif_ros.evaluate import CLASSICAL, Method, ReportSpec, evaluate, write_outputs
+from mtvif_ros.evaluation.baselines import FUSERS, fuse_classical, laplacian_pyramid_fusion
+from mtvif_ros.evaluation.report import ReportSpec, write_outputs
+from mtvif_ros.evaluation.run import CLASSICAL, Method, evaluate
 from mtvif_ros.model import ModelConfig, build_model, save_checkpoint
 from mtvif_ros.tools.eval import main as eval_main
 

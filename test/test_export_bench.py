@@ -19,13 +19,13 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is installed by mak
 
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory) -> Path:
-    from mtvif_ros.export import export_onnx
+    from mtvif_ros.engine.export import export_onnx
 
     return export_onnx(default_checkpoint_path(), tmp_path_factory.mktemp("onnx") / "m.onnx")
 
 
 def test_onnx_matches_pytorch_at_several_sizes(onnx_file: Path) -> None:
-    from mtvif_ros.export import verify_onnx
+    from mtvif_ros.engine.export import verify_onnx
 
     check = verify_onnx(
         default_checkpoint_path(), onnx_file, sizes=((96, 128), (61, 83), (240, 320))

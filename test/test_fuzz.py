@@ -26,8 +26,8 @@ from mtvif_ros.imaging.compressed import decode_compressed  # noqa: E402
 from mtvif_ros.imaging.encodings import ENCODINGS, EncodingError, check_layout, decode  # noqa: E402
 from mtvif_ros.model import CheckpointError, ModelConfig, build_model  # noqa: E402
 from mtvif_ros.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from mtvif_ros.settings import DEFAULTS, Settings, SettingsError  # noqa: E402
-from mtvif_ros.sync import ApproxTimePairer  # noqa: E402
+from mtvif_ros.params.settings import DEFAULTS, Settings, SettingsError  # noqa: E402
+from mtvif_ros.runtime.sync import ApproxTimePairer  # noqa: E402
 
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
 MS = 1_000_000

@@ -94,7 +94,7 @@ def test_entry_points_apply_it_for_cpu_inference_only() -> None:
 
 def test_cpu_inference_is_told_from_the_device_without_torch(monkeypatch, tmp_path) -> None:
     from mtvif_ros import host_memory
-    from mtvif_ros.ros_args import requested_parameter
+    from mtvif_ros.params.ros_args import requested_parameter
 
     assert host_memory.expects_cpu_inference("cpu") and host_memory.expects_cpu_inference("CPU")
     assert not host_memory.expects_cpu_inference("cuda:1")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtvif_ros.settings import DEFAULTS
+from mtvif_ros.params.settings import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH = REPO / "launch" / "fusion.launch.py"

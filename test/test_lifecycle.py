@@ -21,8 +21,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from mtvif_ros.data import make_scene  # noqa: E402
 from mtvif_ros.node.conversions import array_to_image  # noqa: E402
+from mtvif_ros.node.fusion_node import FusionNode  # noqa: E402
 from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos  # noqa: E402
-from mtvif_ros.node.managed import ManagedFusionNode  # noqa: E402
 from mtvif_ros.node.recorder import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("ros_context")
@@ -81,8 +81,9 @@ def managed():
 
     def make(**params):
         overrides = {"model.device": "cpu", **params}
-        node = ManagedFusionNode(
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
+        node = FusionNode(
+            autostart=False,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
         )
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)

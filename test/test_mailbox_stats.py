@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from mtvif_ros.mailbox import LatestMailbox
-from mtvif_ros.stats import (
+from mtvif_ros.runtime.mailbox import LatestMailbox
+from mtvif_ros.runtime.stats import (
     CounterRates,
     LatencyWindow,
     PipelineStats,

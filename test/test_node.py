@@ -27,7 +27,7 @@ from mtvif_ros.imaging import warp_ir  # noqa: E402
 from mtvif_ros.node.conversions import array_to_image  # noqa: E402
 from mtvif_ros.node.fusion_node import FusionNode, StartupError  # noqa: E402
 from mtvif_ros.node.interfaces import OUTPUT_TOPICS  # noqa: E402
-from mtvif_ros.settings import DEFAULTS  # noqa: E402
+from mtvif_ros.params.settings import DEFAULTS  # noqa: E402
 
 H, W = 48, 64
 SEC = 1_000_000_000
@@ -595,10 +595,7 @@ def test_parameter_changes_are_validated_at_runtime(rig):
     assert not bad_palette.successful and "9 classes" in bad_palette.reason
     ok = set_("sync.slop", 0.2)
     assert ok.successful
-    if r.node.inputs.pairer is not None:
-        assert r.node.inputs.pairer.slop_ns == 200_000_000
-    else:
-        assert r.node.inputs._mf_sync.slop.nanoseconds == 200_000_000
+    assert r.node.inputs.pairing.slop_s == 0.2
     assert set_("ir.normalization", "minmax").successful
     assert r.node.settings.ir_normalization.method == "minmax"
 

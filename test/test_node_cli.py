@@ -193,3 +193,35 @@ def test_sigterm_during_inference_exits_cleanly():
         probe.close()
     code, err = _stop(proc, signal.SIGTERM)
     assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_params_file_out_of_range_is_refused_alike_by_the_node_and_the_offline_tools(
+    tmp_path: Path,
+) -> None:
+    """sync.slop 20 (limits 0-10): the node's startup line and mtvif-bag eval's error carry
+    the same message, both from the one parameter table."""
+    params = tmp_path / "fusion.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    sync:\n      slop: 20.0\n")
+    proc = _start("--params-file", str(params), "-p", "model.device:=cpu")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    node_line = next(line for line in err.splitlines() if "cannot start" in line)
+    message = node_line.split("cannot start: ", 1)[1]
+    assert message == "sync.slop 20.0 is outside its range [0, 10]"
+    offline = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mtvif_ros.tools.bag",
+            "eval",
+            str(tmp_path / "none.bag"),
+            "--out",
+            str(tmp_path / "out"),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert offline.returncode == 2 and f"error: {message}" in offline.stderr

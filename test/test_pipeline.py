@@ -7,9 +7,9 @@ import pytest
 
 from mtvif_ros.data import make_scene
 from mtvif_ros.imaging import IRNormalization, warp_ir
-from mtvif_ros.options import check_inference_size, parse_device
-from mtvif_ros.pipeline import FramePipeline
-from mtvif_ros.settings import Settings
+from mtvif_ros.params.options import check_inference_size, parse_device
+from mtvif_ros.params.settings import Settings
+from mtvif_ros.runtime.pipeline import FramePipeline
 
 H, W = 48, 64
 HOM = [1.0, 0.0, 4.0, 0.0, 1.0, -3.0, 0.0, 0.0, 1.0]

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from mtvif_ros.settings import DEFAULTS, Settings, SettingsError, load_params_file, parse_palette
+from mtvif_ros.params.settings import (
+    DEFAULTS,
+    Settings,
+    SettingsError,
+    load_params_file,
+    parse_palette,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,9 +38,9 @@ def test_defaults_are_valid_and_map_to_the_engine() -> None:
         ("sync.slop", 0.0, "sync.slop must be a positive"),
         ("sync.backend", "magic", "sync.backend"),
         ("qos.reliability", "sometimes", "qos.reliability"),
-        ("qos.depth", 0, "qos.depth must be >= 1"),
+        ("qos.depth", 0, r"qos.depth 0 is outside its range \[1, 1000\]"),
         ("overlay.alpha", 1.5, "overlay.alpha"),
-        ("labels.min_confidence", -0.1, "labels.min_confidence must be in"),
+        ("labels.min_confidence", -0.1, r"labels.min_confidence -0.1 is outside its range"),
         ("registration.homography", [1.0, 0.0], "needs 9 finite numbers"),
         ("registration.homography", [0.0] * 9, "singular"),
         ("palette.override", "1,2", "rows of 3 integers"),
@@ -92,7 +98,8 @@ def test_parameters_and_options_validate_without_torch() -> None:
     import sys
 
     code = (
-        "import sys, mtvif_ros.settings, mtvif_ros.options, mtvif_ros.stats, mtvif_ros.sync; "
+        "import sys, mtvif_ros.params.settings, mtvif_ros.params.options, "
+        "mtvif_ros.runtime.stats, mtvif_ros.runtime.sync; "
         "print(sorted(m for m in ('torch', 'rclpy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

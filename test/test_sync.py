@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mtvif_ros.stamps import split_ns, stamp_ns
-from mtvif_ros.sync import IR, VISIBLE, ApproxTimePairer, OffsetMeter
+from mtvif_ros.runtime.stamps import split_ns, stamp_ns
+from mtvif_ros.runtime.sync import IR, VISIBLE, ApproxTimePairer, OffsetMeter
 
 MS = 1_000_000
 

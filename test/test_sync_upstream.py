@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mtvif_ros.sync import ApproxTimePairer
+from mtvif_ros.runtime.sync import ApproxTimePairer
 
 mf = pytest.importorskip("message_filters", reason="message_filters comes with ROS 2")
 from rclpy.time import Time  # noqa: E402  (after the skip: rclpy may be absent too)

@@ -16,11 +16,11 @@ import torch
 
 from mtvif_ros.classes import IGNORE_INDEX
 from mtvif_ros.data import make_scene
-from mtvif_ros.losses import FusionLoss, OhemCrossEntropy, seg_weight
 from mtvif_ros.metrics import ConfusionMatrix
 from mtvif_ros.model import load_checkpoint
 from mtvif_ros.train import TrainConfig, TrainConfigError, Trainer, build_parser, parse_config
 from mtvif_ros.train.cli import main
+from mtvif_ros.train.losses import FusionLoss, OhemCrossEntropy, seg_weight
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -33,16 +33,17 @@ from mtvif_ros.bags.io import (
     serialize,
 )
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.evaluate import TABLE_KEYS, ir_as_uint8
+from mtvif_ros.evaluation.report import fusion_table
+from mtvif_ros.evaluation.run import ir_as_uint8
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.metrics import BoxScores, ConfusionMatrix, fusion_metrics
 from mtvif_ros.metrics.boxes import box_table
 from mtvif_ros.metrics.segmentation import iou_table_header, iou_table_row
-from mtvif_ros.pipeline import FramePipeline
-from mtvif_ros.settings import Settings
-from mtvif_ros.stamps import header_ns
-from mtvif_ros.sync import ROLES, ApproxTimePairer, stream_of
-from mtvif_ros.tables import finite_mean_std, mean_std_cell, write_csv
+from mtvif_ros.params.settings import Settings
+from mtvif_ros.runtime.pipeline import FramePipeline
+from mtvif_ros.runtime.stamps import header_ns
+from mtvif_ros.runtime.sync import ROLES, ApproxTimePairer, stream_of
+from mtvif_ros.tables import write_csv
 
 # what a truncated or corrupt bag raises while being read (programming errors still raise)
 READ_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, struct.error, ReaderError)
@@ -344,17 +345,8 @@ def _sync_section(res: BagEvalResult) -> list[str]:
 
 
 def _metrics_section(rows: list[dict[str, Any]]) -> list[str]:
-    cells = [mean_std_cell(r[key] for r in rows) for key in TABLE_KEYS]
-    ms, _, n = finite_mean_std(r["ms"] for r in rows)
-    cells.append(f"{ms:.3f}" if n else "n/a")
-    return [
-        "",
-        f"## Fusion metrics (mean ± std over {len(rows)} pairs)",
-        "",
-        "| " + " | ".join(TABLE_KEYS) + " | ms/pair |",
-        "|" + "---:|" * (len(TABLE_KEYS) + 1),
-        "| " + " | ".join(cells) + " |",
-    ]
+    table = fusion_table([{**r, "method": "multitaskvif"} for r in rows])
+    return ["", f"## Fusion metrics (mean ± std over {len(rows)} pairs)", "", *table]
 
 
 def _boxes_section(res: BagEvalResult) -> list[str]:

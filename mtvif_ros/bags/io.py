@@ -13,7 +13,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from mtvif_ros.imaging.compressed import decode_compressed, encode_compressed
 from mtvif_ros.imaging.encodings import check_layout, decode, encode, to_visible_bgr
-from mtvif_ros.stamps import split_ns
+from mtvif_ros.runtime.stamps import split_ns
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)  # Image/Header are identical in later distros
 IMAGE = "sensor_msgs/msg/Image"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mtvif_ros.bags.io import deserialize, open_reader
-from mtvif_ros.stamps import header_ns
+from mtvif_ros.runtime.stamps import header_ns
 
 
 def latency_report(

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from mtvif_ros.engine.backends import Backend, make_backend
+from mtvif_ros.engine.device import precision_note
 from mtvif_ros.engine.host import HostBufferCache, HostBuffers, into
 from mtvif_ros.imaging import (
     IRNormalization,
@@ -37,7 +38,7 @@ from mtvif_ros.imaging import (
 from mtvif_ros.model.checkpoint import Checkpoint, load_checkpoint
 from mtvif_ros.model.config import MISSING_IR
 from mtvif_ros.model.weights import default_checkpoint_path
-from mtvif_ros.options import check_inference_size
+from mtvif_ros.params.options import check_confidence, check_inference_size
 
 log = logging.getLogger("mtvif_ros.engine")
 
@@ -97,7 +98,7 @@ class FusionEngine:
                 "a multitaskvif or cascade checkpoint"
             )
         self.backend: Backend = make_backend(
-            backend, self.checkpoint, device, precision, channels_last, compile
+            backend, self.checkpoint, device, precision, channels_last, compile, self.size
         )
         self.buffers = HostBufferCache(pinned=self.device.type == "cuda")
         self.lut = label_lut(self.checkpoint.config.palette)
@@ -112,7 +113,7 @@ class FusionEngine:
             config.backbone,
             self.device,
             self.backend.name,
-            self.precision,
+            self.precision_label,
             f", inference size {self.size[0]}x{self.size[1]}" if self.size else "",
         )
         if not self.checkpoint.trained:
@@ -132,6 +133,11 @@ class FusionEngine:
         return self.backend.precision
 
     @property
+    def precision_label(self) -> str:
+        """The precision as it runs here, e.g. ``fp32 (TF32 convolutions)`` on Ampere+."""
+        return precision_note(self.precision, self.device)
+
+    @property
     def class_names(self) -> list[str]:
         return list(self.checkpoint.config.class_names)
 
@@ -140,9 +146,12 @@ class FusionEngine:
         return [list(c) for c in self.checkpoint.config.palette]
 
     def warmup(self, shape: tuple[int, int] = (64, 64)) -> None:
-        """One throw-away pass (at the inference size if set) so that library and device
-        initialization (CUDA context, cuDNN/oneDNN handles) does not land on the first frame."""
-        h, w = self.size or shape
+        """One throw-away pass on a frame of ``shape`` (the network at the inference size
+        if set), so that library and device initialization (CUDA context, cuDNN/oneDNN
+        handles, which are per thread), torch.compile's graph and the host buffers of that
+        frame size do not land on the first frame. Call it from the thread that will run
+        the frames, with the size the camera delivers where it is known."""
+        h, w = shape
         self.run(np.zeros((h, w), np.uint8), np.zeros((h, w, 3), np.uint8))
 
     @torch.inference_mode()
@@ -241,14 +250,6 @@ def check_pair(ir: np.ndarray | None, vis: np.ndarray) -> None:
         raise ValueError(f"IR dtype {ir.dtype} is unsupported; use uint8, uint16 or float32")
     if ir.size == 0 or vis.size == 0:
         raise ValueError(f"empty image (IR {ir.shape}, visible {vis.shape})")
-
-
-def check_confidence(value: float) -> float:
-    """A ``min_confidence`` in [0, 1], or ValueError naming it."""
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"min_confidence must be in [0, 1] (0 = plain argmax), got {value}")
-    return value
 
 
 def confident_labels(logits: torch.Tensor, min_confidence: float) -> torch.Tensor:

@@ -22,6 +22,7 @@ class HostBuffers:
     staged_out: torch.Tensor | None
     bgr: np.ndarray  # float32 H×W×3 scratch for the colour conversions
     plane: np.ndarray  # float32 H×W scratch for the luma difference
+    done: torch.cuda.Event | None = None  # CUDA: marks the download complete
 
     @classmethod
     def allocate(cls, h: int, w: int, pinned: bool) -> HostBuffers:
@@ -47,14 +48,19 @@ class HostBuffers:
         return self.staged_in[0, 1].numpy()
 
     def download(self, packed: torch.Tensor) -> np.ndarray:
-        """Device → host. On CUDA into the reused page-locked buffer, then one synchronize,
-        which also guarantees the input buffer is free to be refilled for the next frame.
-        On CPU ``packed`` is already a fresh host tensor of this frame."""
+        """Device → host. On CUDA into the reused page-locked buffer, then one wait, which
+        also guarantees the input buffer is free to be refilled for the next frame: on a
+        blocking-sync event, so the thread sleeps for the GPU's time instead of spinning a
+        CPU core (the executor's, on a Jetson). On CPU ``packed`` is already a fresh host
+        tensor of this frame."""
         if packed.device.type != "cuda":
             return packed.numpy()
         assert self.staged_out is not None
         self.staged_out.copy_(packed, non_blocking=True)
-        torch.cuda.current_stream(packed.device).synchronize()
+        if self.done is None:
+            self.done = torch.cuda.Event(blocking=True)
+        self.done.record(torch.cuda.current_stream(packed.device))
+        self.done.synchronize()
         return self.staged_out.numpy()
 
 

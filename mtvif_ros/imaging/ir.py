@@ -31,19 +31,20 @@ class IRNormalization:
     max: float = 65535.0
 
     def __post_init__(self) -> None:
+        # worded by field name: Settings shows them as the ir.* parameters
         if self.method not in IR_NORMALIZATIONS:
             raise ValueError(
-                f"IR normalization '{self.method}' is unknown; use one of "
+                f"normalization '{self.method}' is unknown; use one of "
                 f"{', '.join(IR_NORMALIZATIONS)}"
             )
         if not 0.0 <= self.percentile_low < self.percentile_high <= 100.0:
             raise ValueError(
-                f"IR percentiles ({self.percentile_low}, {self.percentile_high}) are invalid; "
-                "need 0 <= low < high <= 100"
+                f"percentile_low {self.percentile_low} and percentile_high "
+                f"{self.percentile_high} must satisfy 0 <= low < high <= 100"
             )
         if not (np.isfinite(self.min) and np.isfinite(self.max) and self.min < self.max):
             raise ValueError(
-                f"IR fixed range ({self.min}, {self.max}) is invalid; need finite min < max"
+                f"min {self.min} must be a finite number below max {self.max} (the fixed window)"
             )
 
 

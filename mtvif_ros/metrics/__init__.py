@@ -1,8 +1,7 @@
 """Evaluation metrics (pure numpy/OpenCV): fusion metrics, segmentation IoU, box scores."""
 
 from mtvif_ros.metrics.boxes import BoxScores, box_table
-from mtvif_ros.metrics.fusion import KEYS as FUSION_KEYS
-from mtvif_ros.metrics.fusion import fusion_metrics
+from mtvif_ros.metrics.fusion import FUSION_KEYS, fusion_metrics
 from mtvif_ros.metrics.segmentation import (
     MSRS_SHORT,
     ConfusionMatrix,

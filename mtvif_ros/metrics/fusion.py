@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-KEYS = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM", "PSNR", "CC")
+FUSION_KEYS = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM", "PSNR", "CC")
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
 
 from mtvif_ros.bags.io import COMPRESSED, camera_topic, open_reader
-from mtvif_ros.stamps import split_ns
+from mtvif_ros.runtime.stamps import split_ns
 
 
 class BagPlayer(Node):

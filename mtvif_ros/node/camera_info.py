@@ -63,3 +63,37 @@ class LatestInfo:
     def get(self, role: str) -> CameraInfo | None:
         with self._lock:
             return self._info.get(role)
+
+
+class CameraRegistration:
+    """``registration.source: camera_info``: the IR→visible homography derived from both
+    cameras' calibration, the extrinsic and the plane distance (``imaging.plane_homography``),
+    computed again only when one of those changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._homography: list[float] | None = None
+        self.problem = ""  # why the last homography could not be made ('' if it could)
+
+    def homography(
+        self, infos: tuple[CameraInfo, CameraInfo], ir_shape, vis_shape, settings
+    ) -> list[float] | None:
+        """The homography for IR of ``ir_shape`` into visible of ``vis_shape`` (None, with
+        ``problem`` set, when the calibration cannot give one)."""
+        from mtvif_ros.imaging.registration import plane_homography
+
+        (ir_h, ir_w), (vis_h, vis_w) = ir_shape[:2], vis_shape[:2]
+        k_ir, k_vis = intrinsics_at(infos[0], ir_w, ir_h), intrinsics_at(infos[1], vis_w, vis_h)
+        key = (
+            tuple(k_ir),
+            tuple(k_vis),
+            tuple(settings["registration.extrinsic"]),
+            settings["registration.plane_distance"],
+        )
+        if self._key != key:
+            self._key, self.problem = key, ""
+            try:
+                self._homography = plane_homography(k_ir, k_vis, *key[2:])
+            except ValueError as exc:
+                self._homography, self.problem = None, f"registration from camera_info: {exc}"
+        return self._homography

@@ -79,6 +79,13 @@ class ImageConverter:
         self.bridge, self.reason = _working_cv_bridge() if use_cv_bridge else (None, "disabled")
         self.backend = "builtin" if self.bridge is None else "builtin+cv_bridge"
 
+    @property
+    def description(self) -> str:
+        """What converts which input, for the node's startup log."""
+        if self.bridge is not None:
+            return "built-in; cv_bridge for Bayer/YUV input"
+        return f"built-in (cv_bridge not used for Bayer/YUV input: {self.reason})"
+
     def check(self, msg: Image | CompressedImage, role: str) -> None:
         """Cheap validation of a message's metadata (EncodingError with the reason); a
         compressed image's pixels are only known once decoded (by the worker)."""

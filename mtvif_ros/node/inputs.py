@@ -1,15 +1,13 @@
 """The node's camera inputs: subscriptions, one check per message, and IR/visible pairing.
 
 Each message is checked once, when it arrives (layout and stamp); an unusable one is
-counted, warned about and never paired, before either pairer sees it. Valid messages go
-to the pairer: the built-in ``mtvif_ros.sync.ApproxTimePairer`` (``sync.backend`` auto or
-builtin; the offline tools use it too), or ROS's ``message_filters.ApproximateTimeSynchronizer``
-(``message_filters``; see ``mtvif_ros.sync`` for how the two differ). Both recover from
-stamps jumping back by more than 2 s (a looped bag, a camera clock step): the built-in
-pairer by itself, message_filters by having its queues cleared here. Under ``use_sim_time``
-a jump back of the node's clock by more than ``sync.slop`` (a simulator reset on
-``/clock``) restarts both at once, through rclpy's clock jump callback. When inputs keep
-arriving but no pair forms, this module says why, once.
+counted, warned about and never paired. Valid messages go to the pairing that
+``sync.backend`` chose (``node.pairing``: the built-in pairer or message_filters, behind
+one interface). Both recover from stamps jumping back by more than 2 s (a looped bag, a
+camera clock step). Under ``use_sim_time`` a jump back of the node's clock by more than
+``sync.slop`` (a simulator reset on ``/clock``) restarts pairing at once, through rclpy's
+clock jump callback. When inputs keep arriving but no pair forms, this module says why,
+once.
 """
 
 from __future__ import annotations
@@ -30,27 +28,15 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 from sensor_msgs.msg import CompressedImage, Image
 
-from mtvif_ros.dropout import IrDropout
 from mtvif_ros.imaging.encodings import EncodingError
 from mtvif_ros.node.conversions import ImageConverter
-from mtvif_ros.node.interfaces import (
-    INPUT_TOPICS,
-    StartupError,
-    make_qos,
-    message_filters_available,
-)
-from mtvif_ros.settings import Settings
-from mtvif_ros.stamps import header_ns
-from mtvif_ros.stats import PipelineStats, StatsSnapshot
-from mtvif_ros.sync import (
-    JUMP_BACK_NS,
-    ROLES,
-    ApproxTimePairer,
-    OffsetMeter,
-    drop_after,
-    jumped_back,
-    stream_of,
-)
+from mtvif_ros.node.interfaces import INPUT_TOPICS, make_qos
+from mtvif_ros.node.pairing import make_pairing
+from mtvif_ros.params.settings import Settings
+from mtvif_ros.runtime.dropout import IrDropout
+from mtvif_ros.runtime.stamps import header_ns
+from mtvif_ros.runtime.stats import PipelineStats, StatsSnapshot
+from mtvif_ros.runtime.sync import ROLES, OffsetMeter, stream_of
 
 PairCallback = Callable[[Image | None, Image, int], None]  # (IR or None, visible, stamp ns)
 
@@ -79,20 +65,25 @@ class PairedInputs:
         self._unpaired_since: float | None = None  # first input after the last pair
         self._last_arrival: dict[str, float] = {}  # monotonic time of each camera's last
         self._warned_no_pair = False
-        self.pairer: ApproxTimePairer | None = None
-        self._mf_sync = None
-        self._newest: list[int | None] = [None, None]  # per stream, for message_filters
         self.dropout = IrDropout(
             settings["sync.fallback"], settings["sync.fallback_after"], time.monotonic()
         )
-        self.mf_clock_jumps = 0
         self.qos = {role: make_qos(*settings.input_qos(role)) for role in ROLES}
         self.kinds = {role: self._kind(role) for role in ROLES}  # (message type, topic)
-        self.backend = self._subscribe()
+        self.pairing = make_pairing(settings, self._paired, node.get_logger().info)
+        self.subscriptions = {
+            role: node.create_subscription(
+                *self.kinds[role],
+                partial(self._on_input, role),
+                self.qos[role],
+                **self._subscription_options(role),
+            )
+            for role in ROLES
+        }
         self._jump_handle = node.get_clock().create_jump_callback(
             JumpThreshold(
                 min_forward=None,
-                min_backward=Duration(nanoseconds=-int(settings["sync.slop"] * 1e9)),
+                min_backward=Duration(nanoseconds=-1),  # compared with the slop in force
                 on_clock_change=False,
             ),
             post_callback=self._on_clock_jump,
@@ -121,95 +112,15 @@ class PairedInputs:
             ),
         }
 
-    def _subscribe(self) -> str:
-        backend = self.settings["sync.backend"]
-        if backend == "message_filters" and not message_filters_available():
-            raise StartupError(
-                "sync.backend 'message_filters' but the message_filters package is not "
-                "installed; install ros-$ROS_DISTRO-message-filters or use 'builtin'"
-            )
-        if backend == "message_filters":
-            self._subscribe_message_filters()
-            return "message_filters"
-        self.pairer = ApproxTimePairer(
-            int(self.settings["sync.slop"] * 1e9), self.settings["sync.queue_size"]
-        )
-        self.subscriptions = {
-            role: self.node.create_subscription(
-                *self.kinds[role],
-                partial(self._on_builtin_input, role),
-                self.qos[role],
-                **self._subscription_options(role),
-            )
-            for role in ROLES
-        }
-        return "builtin"
-
-    def _subscribe_message_filters(self) -> None:
-        import message_filters
-
-        node, accept, qos, options = self.node, self.accept, self.qos, self._subscription_options
-        kinds = self.kinds
-        subscriptions = self.subscriptions = {}
-
-        class Checked(message_filters.SimpleFilter):
-            """Passes on only messages that ``accept`` lets through."""
-
-            def __init__(self, role: str) -> None:
-                super().__init__()
-                source = message_filters.Subscriber(
-                    node, *kinds[role], qos_profile=qos[role], **options(role)
-                )
-                subscriptions[role] = source.sub
-                source.registerCallback(self._in, role)
-                self._source = source  # keep the subscription alive
-
-            def _in(self, msg: Image, role: str) -> None:
-                stamp = accept(role, msg)
-                if stamp is not None and not taken_alone(role, msg, stamp):
-                    mf_jump_check(stream_of(role), stamp)
-                    self.signalMessage(msg)
-
-        mf_jump_check, taken_alone = self._mf_jump_check, self._taken_alone
-
-        self._mf_sync = message_filters.ApproximateTimeSynchronizer(
-            [Checked(role) for role in ROLES],
-            self.settings["sync.queue_size"],
-            self.settings["sync.slop"],
-        )
-        self._mf_sync.registerCallback(lambda ir, vis: self._paired(ir, vis, header_ns(vis)))
-
-    def _mf_jump_check(self, stream: int, stamp: int) -> None:
-        """When a stamp goes back by more than the built-in pairer's ``jump_back``, drop
-        the messages from before the jump from message_filters' queues: upstream would keep
-        them and pair almost nothing until the stamps pass them."""
-        newest = self._newest[stream]
-        if jumped_back(newest, stamp):
-            with self._mf_sync.lock:  # drop what is from before the jump, as the built-in does
-                drop_after(self._mf_sync.queues, stamp + JUMP_BACK_NS)
-            self._newest[stream] = None
-            self.mf_clock_jumps += 1
-            self.node.get_logger().info(
-                f"{ROLES[stream]} stamps jumped back {(newest - stamp) / 1e9:.1f} s: "
-                "pairing restarted"
-            )
-        if self._newest[stream] is None or stamp > self._newest[stream]:
-            self._newest[stream] = stamp
-
     def _on_clock_jump(self, jump) -> None:
         """The node's clock went back by more than ``sync.slop`` (ROS time from ``/clock``:
         a simulator reset): everything queued belongs to the old run, so drop it (counted
         as unmatched), forget the measured stamp offset and restart pairing now, however
         small the jump. Called from the ``/clock`` callback, in the same (mutually
         exclusive) callback group as the inputs."""
-        if self.pairer is not None:
-            self.pairer.restart()
-        else:
-            with self._mf_sync.lock:
-                for queue in self._mf_sync.queues:
-                    queue.clear()
-            self._newest = [None, None]
-            self.mf_clock_jumps += 1
+        if -jump.delta.nanoseconds <= self.settings["sync.slop"] * 1e9:
+            return  # within the slop: no frame of another run can pair
+        self.pairing.restart()
         self.offsets = OffsetMeter()
         self.node.get_logger().info(
             f"clock jumped back {-jump.delta.nanoseconds / 1e9:.3f} s (simulator reset?): "
@@ -258,14 +169,10 @@ class PairedInputs:
             self._on_pair(None, msg, stamp)
         return alone
 
-    def _on_builtin_input(self, role: str, msg: Image) -> None:
+    def _on_input(self, role: str, msg: Image) -> None:
         stamp = self.accept(role, msg)
-        if stamp is None or self._taken_alone(role, msg, stamp):
-            return
-        pair = self.pairer.add(stream_of(role), stamp, msg)
-        if pair is not None:
-            ir, vis, _, vis_stamp = pair
-            self._paired(ir, vis, vis_stamp)
+        if stamp is not None and not self._taken_alone(role, msg, stamp):
+            self.pairing.add(role, stamp, msg)
 
     def _paired(self, ir: Image, vis: Image, vis_stamp: int) -> None:
         self.stats.count("pairs")
@@ -360,26 +267,13 @@ class PairedInputs:
         self.settings = settings
         self.dropout.mode = settings["sync.fallback"]
         self.dropout.after_s = settings["sync.fallback_after"]
-        if self.pairer is not None:
-            self.pairer.set_slop(int(settings["sync.slop"] * 1e9))
-        else:  # message_filters keeps the slop as a Duration
-            self._mf_sync.slop = Duration(seconds=settings["sync.slop"])
+        self.pairing.set_slop(settings["sync.slop"])
+
+    @property
+    def backend(self) -> str:
+        """Which synchronizer pairs: ``builtin`` or ``message_filters``."""
+        return self.pairing.name
 
     def drop_counts(self, counts: StatsSnapshot) -> dict[str, int]:
-        """The pairer's own counters, for the stats snapshot. message_filters reports no
-        drops, so there they are derived: received − bad − paired."""
-        if self.pairer is not None:
-            stats = self.pairer.stats
-            return {
-                "unmatched_ir": stats.unmatched[0],
-                "unmatched_visible": stats.unmatched[1],
-                "duplicate_stamps": sum(stats.duplicates),
-                "clock_jumps": stats.clock_jumps,
-            }
-        c = counts.counts()
-        alone = {"ir": 0, "visible": c["visible_only"]}  # taken without the pairer
-        drops = {
-            f"unmatched_{r}": max(0, c[f"{r}_received"] - c[f"bad_{r}"] - c["pairs"] - alone[r])
-            for r in ROLES
-        }
-        return {**drops, "clock_jumps": self.mf_clock_jumps}
+        """The pairing's drop counters, for the stats snapshot."""
+        return self.pairing.drop_counts(counts.counts())

@@ -18,7 +18,7 @@ from mtvif_ros.imaging import overlay
 from mtvif_ros.node.camera_info import scaled_info
 from mtvif_ros.node.conversions import ImageConverter
 from mtvif_ros.node.interfaces import OUTPUT_INFO_TOPICS, OUTPUT_TOPICS
-from mtvif_ros.settings import Settings
+from mtvif_ros.params.settings import Settings
 
 ON_DEMAND = ("color", "overlay")  # published only while subscribed
 

@@ -1,9 +1,12 @@
-"""The node's ROS parameters, declared from the settings table (``mtvif_ros.settings``).
+"""The node's ROS parameters, declared from the parameter table (``mtvif_ros.params.table``).
 
-Descriptors carry the description, read-only flag and limits, so ``ros2 param describe``
-explains each one. Integers given for floating-point parameters (``-p sync.slop:=1``,
-``ir.max:=16383``, an integer homography) are accepted as floats, at startup and at run
-time, instead of rclpy's type error.
+Every parameter is declared at construction, so a lifecycle manager or ``ros2 param set``
+can set it before ``configure``. A parameter is first declared with an open descriptor,
+so any startup value reaches ``Settings``, which refuses a bad one in the same words as
+the offline tools; once the values are valid, each gets its full descriptor (type,
+read-only flag, range), which ``ros2 param describe`` shows and rclpy enforces. Integers
+given for floating-point parameters (``-p sync.slop:=1``, ``ir.max:=16383``, an integer
+homography) are accepted as floats, at startup and at run time.
 """
 
 from __future__ import annotations
@@ -12,18 +15,40 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from mtvif_ros.parameter_table import PARAMETERS, SPECS, ParamSpec, as_declared_type
-from mtvif_ros.settings import Settings, SettingsError
+from mtvif_ros.params.settings import Settings
+from mtvif_ros.params.table import PARAMETERS, ParamSpec, as_declared_type
 
 # Jazzy and newer let a callback retype values before rclpy checks them; on Humble the
-# floating-point parameters are declared dynamically typed instead (Settings validates)
+# floating-point parameters keep dynamic typing instead (Settings validates)
 _PRE_SET = hasattr(Node, "add_pre_set_parameters_callback")
 
 
-def declare_parameters(node: Node) -> Settings:
-    """Declare every parameter on ``node``; the validated settings (SettingsError if not)."""
-    declare_only(node)
-    return current_settings(node)
+def declare(node: Node) -> None:
+    """Declare every parameter on ``node`` with an open descriptor (its description
+    only): startup values of any type or range are taken, for ``finalize`` to judge."""
+    for spec in PARAMETERS:
+        open_descriptor = ParameterDescriptor(description=spec.description, dynamic_typing=True)
+        node.declare_parameter(spec.name, spec.default, open_descriptor)
+    if _PRE_SET:
+        node.add_pre_set_parameters_callback(_retype)
+
+
+def finalize(node: Node) -> Settings:
+    """The node's values, validated (SettingsError naming the first bad one); then every
+    parameter gets its full descriptor, with its value as its declared type (read-only
+    ones have theirs already after a first call)."""
+    settings = current_settings(node)
+    retyped = [
+        Parameter(spec.name, value=settings[spec.name])
+        for spec in PARAMETERS
+        if node.get_parameter(spec.name).type_ != Parameter(spec.name, value=spec.default).type_
+    ]
+    if retyped:  # e.g. an integer given for a float: stored as the float it stands for
+        node.set_parameters(retyped)
+    for spec in PARAMETERS:
+        if not node.describe_parameter(spec.name).read_only:
+            node.set_descriptor(spec.name, descriptor(spec))
+    return settings
 
 
 def current_settings(node: Node) -> Settings:
@@ -31,23 +56,14 @@ def current_settings(node: Node) -> Settings:
     return Settings.from_mapping({p.name: node.get_parameter(p.name).value for p in PARAMETERS})
 
 
-def declare_only(node: Node) -> None:
-    """Declare every parameter on ``node`` (values checked against their limits only)."""
-    overrides = getattr(node, "_parameter_overrides", {})  # -p / params file / constructor
-    for name, param in list(overrides.items()):
-        value = as_declared_type(name, param.value)
-        _check_limits(name, value)
-        if value is not param.value:
-            overrides[name] = Parameter(name, value=value)
-    for spec in PARAMETERS:
-        node.declare_parameter(spec.name, spec.default, descriptor(spec))
-    if _PRE_SET:
-        node.add_pre_set_parameters_callback(_retype)
-
-
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    """The parameter's descriptor: description, read-only, limits."""
-    d = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    """The parameter's full descriptor: description, read-only, limits, type (dynamic for
+    floating-point ones on Humble, which cannot retype an integer)."""
+    d = ParameterDescriptor(
+        description=spec.description,
+        read_only=spec.read_only,
+        type=Parameter(spec.name, value=spec.default).type_.value,
+    )
     if spec.is_float and not _PRE_SET:
         d.dynamic_typing = True
     if spec.limits is not None:
@@ -57,17 +73,6 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
         else:
             d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
     return d
-
-
-def _check_limits(name: str, value: object) -> None:
-    """A startup value outside the declared limits, in the words of the other checks
-    (rclpy's own refusal reads 'Invalid parameter value … for parameter')."""
-    spec = SPECS.get(name)
-    if spec is None or spec.limits is None or isinstance(value, bool):
-        return
-    lo, hi = spec.limits
-    if isinstance(value, int | float) and not lo <= value <= hi:
-        raise SettingsError(f"{name} {value} is outside its range [{lo}, {hi}]")
 
 
 def _retype(params: list[Parameter]) -> list[Parameter]:

@@ -16,7 +16,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from mtvif_ros.node.interfaces import DIAGNOSTICS_TOPIC, OUTPUT_TOPICS, make_qos
-from mtvif_ros.stats import StatsSnapshot
+from mtvif_ros.runtime.stats import StatsSnapshot
 
 
 class OutputRecorder(Node):

@@ -149,7 +149,7 @@ def _make(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from mtvif_ros.bags.evaluate import evaluate_bag
     from mtvif_ros.engine import set_cpu_threads
-    from mtvif_ros.settings import Settings, load_params_file
+    from mtvif_ros.params.settings import Settings, load_params_file
 
     params = load_params_file(args.params) if args.params else {}
     if args.device:

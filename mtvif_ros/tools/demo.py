@@ -170,7 +170,7 @@ def _play(args, recorder, executor, node_proc) -> tuple[int, float] | None:
 def _save_frames(recorder, out: Path, count: int) -> None:
     """The first ``count`` outputs with all their images of the same stamp, as PNG."""
     from mtvif_ros.imaging.encodings import decode
-    from mtvif_ros.stamps import header_ns
+    from mtvif_ros.runtime.stamps import header_ns
 
     by_stamp = {
         kind: {header_ns(m): m for m, _ in recorder.received(kind)}
@@ -188,8 +188,8 @@ def _save_frames(recorder, out: Path, count: int) -> None:
 
 def _summary(args, recorder, frames: int, published_s: float) -> dict[str, object]:
     """The run in numbers: the node's own counters (from /diagnostics) and what arrived."""
-    from mtvif_ros.stamps import header_ns
-    from mtvif_ros.stats import StatsSnapshot
+    from mtvif_ros.runtime.stamps import header_ns
+    from mtvif_ros.runtime.stats import StatsSnapshot
 
     fused = recorder.received("fused")
     latencies = [(t_rx - header_ns(m)) / 1e6 for m, t_rx in fused]

@@ -28,7 +28,8 @@ from mtvif_ros.data import SyntheticScenes, folder_pairs, manifest_pairs, msrs_p
 from mtvif_ros.data.boxes import BOX_CLASSES
 from mtvif_ros.data.camvid import CamVid
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.evaluate import CLASSICAL, Method, ReportSpec, evaluate, write_outputs
+from mtvif_ros.evaluation.report import ReportSpec, write_outputs
+from mtvif_ros.evaluation.run import CLASSICAL, Method, evaluate
 from mtvif_ros.host_memory import keep_freed_memory_for
 from mtvif_ros.model import CheckpointError
 from mtvif_ros.tools.demo import parse_size

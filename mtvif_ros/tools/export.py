@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mtvif_ros.export import export_onnx, verify_onnx
+from mtvif_ros.engine.export import export_onnx, verify_onnx
 from mtvif_ros.model import CheckpointError, default_checkpoint_path
 
 

@@ -8,8 +8,9 @@ Public API::
 The command line (``mtvif-train``, ``torchrun -m mtvif_ros.train``) is ``cli.main``.
 """
 
+from mtvif_ros.train.args import build_parser, parse_config
 from mtvif_ros.train.cli import main
-from mtvif_ros.train.config import TrainConfig, TrainConfigError, build_parser, parse_config
+from mtvif_ros.train.config import TrainConfig, TrainConfigError
 from mtvif_ros.train.data import NoTrainingDataError, prepare_pair
 from mtvif_ros.train.loop import Trainer
 

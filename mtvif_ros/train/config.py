@@ -7,18 +7,14 @@ or failing an hour in.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
-
-import yaml
+from typing import Any
 
 from mtvif_ros.model import ModelConfig
-from mtvif_ros.options import DEVICE_HELP, parse_device
+from mtvif_ros.params.options import DEVICE_HELP, PRECISIONS, parse_device
 
 
 class TrainConfigError(ValueError):
@@ -176,10 +172,16 @@ class TrainConfig:
     )
     steps: int = field(default=2000, metadata={"help": "total optimisation steps"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm (0: off)"})
-    amp: str = field(default="auto", metadata={"help": "auto | none | bf16 | fp16 (CUDA only)"})
+    amp: str = field(
+        default="auto",
+        metadata={
+            "help": "autocast precision, the node's words: fp32 | fp16 | bf16 (CUDA only), "
+            "or auto (bf16 where the GPU has it); none = fp32"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of init, sampling and augmentation"})
     deterministic: bool = field(default=False, metadata={"help": "deterministic kernels (slower)"})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
     # output
     out: str = field(default="runs/mtvif", metadata={"help": "output folder"})
     ckpt_every: int = field(default=500, metadata={"help": "checkpoint every N steps"})
@@ -260,7 +262,7 @@ class Bound:
 CHOICES: dict[str, tuple[str, ...]] = {
     "architecture": ("multitaskvif", "cascade"),
     "optimizer": ("adamw", "adam"),
-    "amp": ("auto", "none", "bf16", "fp16"),
+    "amp": ("auto", "none", *PRECISIONS),  # none: fp32, the word of earlier versions
     "camvid_split": ("train", "val"),
 }
 
@@ -307,71 +309,3 @@ def _check_type(name: str, kind: str, value: Any) -> None:
 def _refuse(name: str, value: Any, allowed: str) -> None:
     flag = "--" + name.replace("_", "-")
     raise TrainConfigError(f"{name} ({flag}) must be {allowed}, got {value!r}")
-
-
-# --------------------------------------------------------------------------- parsing
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises TrainConfigError instead of exiting the process."""
-
-    def error(self, message: str) -> NoReturn:
-        raise TrainConfigError(message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``mtvif-train`` flags: one per TrainConfig field, plus ``--config``."""
-    from mtvif_ros.train import cli  # the usage text lives with the entry point
-
-    p = _Parser(
-        prog="mtvif-train",
-        description=cli.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--config", help="YAML file with any of the settings below (flags win)")
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        helptext = f"{f.metadata.get('help', '')} (default: {default!r})"
-        if f.type in ("bool", bool):
-            p.add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=helptext,
-            )
-        elif isinstance(default, list):
-            kind = type(default[0]) if default else str
-            p.add_argument(flag, dest=f.name, nargs="*", type=kind, default=None, help=helptext)
-        elif isinstance(default, dict):
-            p.add_argument(
-                flag, dest=f.name, type=json.loads, default=None, help=helptext + " JSON"
-            )
-        else:
-            p.add_argument(flag, dest=f.name, type=type(default), default=None, help=helptext)
-    return p
-
-
-def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """Settings from the ``--config`` YAML, then the flags (flags win); validated."""
-    args = build_parser().parse_args(argv)
-    values: dict[str, Any] = _read_yaml(args.config) if args.config else {}
-    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TrainConfigError(f"unknown training setting(s): {', '.join(unknown)}")
-    cfg = TrainConfig(**values)
-    cfg.validate()
-    return cfg
-
-
-def _read_yaml(path: str) -> dict[str, Any]:
-    """The settings of a YAML file (a mapping); TrainConfigError if unreadable."""
-    try:
-        with open(path) as f:
-            values = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise TrainConfigError(f"config (--config) {path}: {exc}") from None
-    if not isinstance(values, dict):
-        raise TrainConfigError(f"config (--config) {path}: needs a mapping of settings")
-    return values

@@ -27,7 +27,7 @@ from mtvif_ros.classes import IGNORE_INDEX
 from mtvif_ros.data.boxes import Box
 from mtvif_ros.data.camvid import CamVid
 from mtvif_ros.data.datasets import Pair, SyntheticScenes
-from mtvif_ros.imaging import normalize_ir, split_luma
+from mtvif_ros.imaging import IRNormalization, normalize_ir, split_luma
 from mtvif_ros.model.config import MISSING_IR
 from mtvif_ros.train.config import TrainConfig
 
@@ -110,7 +110,8 @@ class TrainSamples(Dataset):
         if self.camvid_ir > 0 and self.kinds[s] == SOURCE_CAMVID and rng.random() < self.camvid_ir:
             sample = replace(sample, ir=sample.y, ir_standin=True)
         if self.ir_stretch > 0 and sample.ir is not None and rng.random() < self.ir_stretch:
-            sample = replace(sample, ir=percentile_stretch(sample.ir))
+            # the node's default window of a 16-bit frame: its 1-99 % percentiles
+            sample = replace(sample, ir=normalize_ir(sample.ir, IRNormalization("percentile")))
         sample = random_scale(rng, sample, *self.scale)
         sample = random_crop_flip(rng, sample, self.crop)
         sample = replace(sample, y=jitter_luma(rng, sample.y))
@@ -123,16 +124,6 @@ class TrainSamples(Dataset):
         pair's IR would only switch its one loss (fusion) off."""
         supervised = sample.box_supervised or sample.labelled
         return self.ir_dropout > 0 and kind == SOURCE_REAL and supervised and sample.ir is not None
-
-
-def percentile_stretch(ir: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
-    """IR in [0, 1] as the node's default window shows a 16-bit camera's frame: its
-    ``low``-``high`` percentiles stretched to [0, 1] (the same on the 8-bit image ×64, since
-    percentiles scale with it)."""
-    lo, hi = np.percentile(ir, (low, high))
-    if hi <= lo:
-        return np.zeros_like(ir)
-    return np.clip((ir - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 def sample_tensors(sample: Prepared, kind: int) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
-from mtvif_ros.engine.device import resolve_device
+from mtvif_ros.engine.device import bf16_native, resolve_device
 from mtvif_ros.model import build_model, load_checkpoint
 from mtvif_ros.train.checkpoints import Checkpointer, Optimisation, RunInfo
 from mtvif_ros.train.config import TrainConfig
@@ -43,10 +43,10 @@ def dist_info() -> tuple[int, int, int]:
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of an ``amp`` setting (None: full precision; CUDA only)."""
-    if device.type != "cuda" or amp == "none":
+    if device.type != "cuda" or amp in ("none", "fp32"):
         return None
     if amp in ("auto", "bf16"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if bf16_native(device) else torch.float16
     return torch.float16
 
 

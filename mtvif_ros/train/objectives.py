@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from mtvif_ros.classes import IGNORE_INDEX
-from mtvif_ros.losses import (
+from mtvif_ros.train.config import TrainConfig
+from mtvif_ros.train.data import SOURCE_CAMVID
+from mtvif_ros.train.losses import (
     BoxNegativeLoss,
     BoxProjectionLoss,
     FusionLoss,
@@ -26,8 +28,6 @@ from mtvif_ros.losses import (
     OhemCrossEntropy,
     seg_weight,
 )
-from mtvif_ros.train.config import TrainConfig
-from mtvif_ros.train.data import MAX_BOXES, SOURCE_CAMVID
 
 Losses = dict[str, torch.Tensor | float]
 
@@ -40,7 +40,7 @@ class Batch:
     which terms to compute never waits for the device.
     """
 
-    vis: torch.Tensor
+    vis_y: torch.Tensor  # the visible image's luma, as the network takes it
     ir: torch.Tensor
     labels: torch.Tensor
     has_ir: torch.Tensor
@@ -52,16 +52,8 @@ class Batch:
 
     @classmethod
     def of(cls, batch: dict[str, torch.Tensor], device: torch.device) -> Batch:
-        """From a loader batch (keys of ``sample_tensors``; older keys only also work)."""
-        n = batch["vis_y"].shape[0]
-        full = {
-            "has_ir": torch.ones(n, dtype=torch.bool),
-            "source": torch.zeros(n, dtype=torch.long),
-            "boxes": torch.full((n, MAX_BOXES, 5), -1.0),
-            "has_boxes": torch.zeros(n, dtype=torch.bool),
-            **batch,
-        }
-        t = {k: v.to(device, non_blocking=True) for k, v in full.items()}
+        """From a loader batch (the keys of ``data.sample_tensors``)."""
+        t = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         return cls(
             t["vis_y"],
             t["ir"],
@@ -70,8 +62,8 @@ class Batch:
             t["source"],
             t["boxes"],
             t["has_boxes"],
-            any_camvid=bool((full["source"] == SOURCE_CAMVID).any()),
-            any_boxes=bool(full["has_boxes"].any()),
+            any_camvid=bool((batch["source"] == SOURCE_CAMVID).any()),
+            any_boxes=bool(batch["has_boxes"].any()),
         )
 
 
@@ -113,7 +105,7 @@ class Objective:
 
     def fusion_parts(self, fused: torch.Tensor, b: Batch) -> dict[str, torch.Tensor]:
         """The fusion loss and its terms over the samples with a real IR image."""
-        return self.fusion_loss(fused, b.vis, b.ir, b.has_ir)
+        return self.fusion_loss(fused, b.vis_y, b.ir, b.has_ir)
 
     def seg_parts(self, logits: torch.Tensor, b: Batch) -> dict[str, torch.Tensor]:
         """Every term of L_seg, and ``seg`` (their weighted sum)."""
@@ -181,7 +173,7 @@ class MultiTask(Objective):
     def __call__(self, batch: Batch, step: int) -> Losses:
         cfg = self.cfg
         beta2 = seg_weight(step, cfg.beta2, cfg.seg_warmup_steps, cfg.seg_ramp_steps)
-        fused, logits = self.net(batch.vis, batch.ir)
+        fused, logits = self.net(batch.vis_y, batch.ir)
         parts = self.fusion_parts(fused, batch)
         seg = self.seg_parts(logits, batch)
         total = cfg.beta1 * parts["fusion"] + beta2 * seg["seg"]
@@ -192,7 +184,7 @@ class CascadeFusion(Objective):
     """Cascade stage 1: the fusion network alone, β1·L_fusion (no segmentation: β2 = 0)."""
 
     def __call__(self, batch: Batch, step: int) -> Losses:
-        fused = self.net(batch.vis, batch.ir)
+        fused = self.net(batch.vis_y, batch.ir)
         parts = self.fusion_parts(fused, batch)
         total = self.cfg.beta1 * parts["fusion"]
         return self.losses(total, parts, self.no_seg(fused), self.cfg.beta1, 0.0, batch)
@@ -218,7 +210,7 @@ class CascadeSegmenter(Objective):
 
     def __call__(self, batch: Batch, step: int) -> Losses:
         with torch.no_grad():
-            fused = self.fusion(batch.vis, batch.ir)
+            fused = self.fusion(batch.vis_y, batch.ir)
         parts = self.fusion_parts(fused, batch)
         seg = self.seg_parts(self.net(fused), batch)
         return self.losses(seg["seg"], parts, seg, 0.0, 1.0, batch)

@@ -16,12 +16,12 @@ from torch import nn
 
 from mtvif_ros.classes import IGNORE_INDEX
 from mtvif_ros.data.datasets import Pair, PairList
-from mtvif_ros.losses import FusionLoss
 from mtvif_ros.metrics import BoxScores, ConfusionMatrix
 from mtvif_ros.tables import write_csv
 from mtvif_ros.train.checkpoints import Checkpointer
 from mtvif_ros.train.config import TrainConfig
 from mtvif_ros.train.data import prepare_pair
+from mtvif_ros.train.losses import FusionLoss
 
 CAMVID_IOU = {"car": 1, "person": 2, "bike": 3}  # the classes CamVid labels, MSRS ids
 

@@ -5,7 +5,7 @@ FusionEngine as the node. Metrics compare the fused image with the *8-bit* IR im
 method saw (16-bit IR is normalized once, with the engine's settings) and the visible image.
 Visible-only pairs (``ir=None``, e.g. CamVid) get no fusion metrics (there is no IR to
 compare with) and only the network methods; pairs with boxes get box-level scores. The
-report (report.md, metrics.csv, bars.png) is made by ``eval_report``.
+report (report.md, metrics.csv, bars.png) is made by ``evaluation.report``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mtvif_ros.baselines import FUSERS, fuse_classical
 from mtvif_ros.engine import FusionEngine
-from mtvif_ros.eval_report import TABLE_KEYS, ReportSpec, build_report, summarize, write_outputs
+from mtvif_ros.evaluation.baselines import FUSERS, fuse_classical
 from mtvif_ros.imaging import normalize_ir
 from mtvif_ros.metrics import BoxScores, ConfusionMatrix, fusion_metrics
 
-__all__ = ["CLASSICAL", "TABLE_KEYS", "EvalResult", "Method", "build_report", "evaluate"]
-__all__ += ["ReportSpec", "ir_as_uint8", "summarize", "write_outputs"]
+__all__ = ["CLASSICAL", "EvalResult", "Method", "evaluate", "ir_as_uint8"]
 CLASSICAL = tuple(FUSERS)
 
 

@@ -57,13 +57,44 @@ def export_onnx(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str])
     return out
 
 
-def ort_providers() -> list[str]:
-    """TensorRT, then CUDA, then CPU, as far as this onnxruntime build offers them."""
-    import onnxruntime as ort
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+Provider = tuple[str, dict[str, str]]
 
-    preferred = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-    available = set(ort.get_available_providers())
-    return [p for p in preferred if p in available]
+
+def ort_providers(
+    device: torch.device,
+    available: list[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    shapes: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None,
+) -> list[Provider]:
+    """The execution providers, with their options, for a session on ``device``.
+
+    CPU: the CPU provider alone. ``cuda:N``: TensorRT then CUDA, both on GPU N (as far as
+    this onnxruntime build offers them), then the CPU for what they cannot run. TensorRT
+    keeps its engines in ``cache_dir`` (built once per shape profile, not at every start)
+    and, with ``shapes`` ((min h, min w), (opt h, opt w), (max h, max w)), builds one
+    engine for that range of frame sizes instead of one per size seen.
+    """
+    if available is None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+    plan: list[Provider] = []
+    if device.type == "cuda":
+        device_id = str(device.index or 0)
+        if "TensorrtExecutionProvider" in available:
+            trt = {"device_id": device_id}
+            if cache_dir is not None:
+                trt |= {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir)}
+                trt |= {"trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache_dir)}
+            if shapes is not None:
+                for key, (h, w) in zip(("min", "opt", "max"), shapes, strict=True):
+                    trt[f"trt_profile_{key}_shapes"] = f"vis_y:1x1x{h}x{w},ir:1x1x{h}x{w}"
+            plan.append(("TensorrtExecutionProvider", trt))
+        if "CUDAExecutionProvider" in available:
+            plan.append(("CUDAExecutionProvider", {"device_id": device_id}))
+    plan.append(("CPUExecutionProvider", {}))
+    return plan
 
 
 def verify_onnx(

@@ -31,11 +31,6 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return (g[:, None] * g[None, :])[None, None]
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of N×1×H×W images in [0, 1] (Gaussian 11×11, σ=1.5, 'same' padding)."""
-    return ssim_map(a, b, window).mean()
-
-
 def ssim_map(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """The SSIM of every pixel (N×1×H×W), so a per-sample mean can be taken."""
     c1, c2 = 0.01**2, 0.03**2

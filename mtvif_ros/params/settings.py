@@ -1,14 +1,16 @@
 """Validated parameter values (``Settings``) and the params-file reader.
 
 Pure Python so that the node (which declares the parameters of
-``mtvif_ros.parameter_table`` as ROS parameters), the offline tools (which read the same
+``mtvif_ros.params.table`` as ROS parameters), the offline tools (which read the same
 ``config/fusion.yaml``) and the tests share one definition. Validation returns messages
-that name the parameter and the fix.
+that name the parameter and the fix; types, limits and closed sets come from the table,
+so a value the node refuses is refused offline with the same words.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +18,9 @@ from typing import Any
 
 import yaml
 
-from mtvif_ros.dropout import FALLBACKS
-from mtvif_ros.imaging.compressed import TRANSPORTS
-from mtvif_ros.imaging.ir import IR_NORMALIZATIONS, IRNormalization
-from mtvif_ros.options import BACKENDS, PRECISIONS, check_inference_size, parse_device
-from mtvif_ros.parameter_table import (
-    DEFAULTS,
-    IDENTITY,
-    REGISTRATION_SOURCES,
-    RELIABILITIES,
-    SYNC_BACKENDS,
-    as_declared_type,
-)
+from mtvif_ros.imaging.ir import IRNormalization
+from mtvif_ros.params.options import check_confidence, check_inference_size, parse_device
+from mtvif_ros.params.table import DEFAULTS, IDENTITY, PARAMETERS, ParamSpec, as_declared_type
 
 __all__ = ["DEFAULTS", "Settings", "SettingsError", "load_params_file", "parse_palette"]
 
@@ -76,7 +69,8 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown parameter(s): {', '.join(map(_shown, unknown))}")
         v = {**DEFAULTS, **{k: _typed(k, value) for k, value in overrides.items()}}
-        _check_choices(v)
+        for spec in PARAMETERS:
+            _check_table_rules(spec, v[spec.name])
         _check_numbers(v)
         try:
             parse_device(str(v["model.device"]))
@@ -84,6 +78,7 @@ class Settings:
             raise SettingsError(f"model.{exc}") from None
         try:
             size = check_inference_size(v["model.inference_size"], "model.inference_size")
+            check_confidence(v["labels.min_confidence"], "labels.min_confidence")
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         try:
@@ -94,8 +89,9 @@ class Settings:
                 float(v["ir.min"]),
                 float(v["ir.max"]),
             )
-        except ValueError as exc:
-            raise SettingsError(f"ir.* (normalization window): {exc}") from None
+        except ValueError as exc:  # its fields are the ir.* parameters
+            fields = r"\b(normalization|percentile_low|percentile_high|min|max)\b(?= )"
+            raise SettingsError(re.sub(fields, r"ir.\1", str(exc))) from None
         return cls(
             values=v,
             inference_size=size,
@@ -105,64 +101,27 @@ class Settings:
         )
 
 
-def _check_choices(v: Mapping[str, Any]) -> None:
-    """Every parameter with a closed set of values holds one of them."""
-    choices = {
-        "model.precision": PRECISIONS,
-        "model.backend": BACKENDS,
-        "ir.normalization": IR_NORMALIZATIONS,
-        "sync.backend": SYNC_BACKENDS,
-        "sync.fallback": FALLBACKS,
-        "registration.source": REGISTRATION_SOURCES,
-        "ir.transport": TRANSPORTS,
-        "visible.transport": TRANSPORTS,
-        "qos.reliability": RELIABILITIES,
-        "qos.ir.reliability": ("", *RELIABILITIES),
-        "qos.visible.reliability": ("", *RELIABILITIES),
-    }
-    for name, allowed in choices.items():
-        _check_choice(v, name, allowed)
+def _check_table_rules(spec: ParamSpec, value: Any) -> None:
+    """The table's rules for one (well-typed) value: its closed set, its limits."""
+    if spec.choices is not None and value not in spec.choices:
+        shown = " | ".join(repr(c) if c == "" else c for c in spec.choices)
+        raise SettingsError(f"{spec.name} {_shown(value)} is invalid; use one of {shown}")
+    if spec.limits is not None:
+        lo, hi = spec.limits
+        if not lo <= value <= hi:
+            raise SettingsError(f"{spec.name} {value} is outside its range [{lo}, {hi}]")
 
 
 def _check_numbers(v: Mapping[str, Any]) -> None:
-    """Counts, durations, fractions and ranges within their bounds."""
+    """What the table's limits cannot say: lengths, strict bounds."""
     if len(v["registration.extrinsic"]) != 6:
         raise SettingsError(
             "registration.extrinsic needs 6 numbers [x, y, z, roll, pitch, yaw], got "
             f"{len(v['registration.extrinsic'])}"
         )
-    if not v["registration.plane_distance"] > 0:
-        raise SettingsError("registration.plane_distance must be > 0 m")
-    for role in ("ir", "visible"):
-        if int(v[f"qos.{role}.depth"]) < 0:
-            raise SettingsError(f"qos.{role}.depth must be >= 0 (0 = qos.depth)")
-    for name, lo in (("model.num_threads", 0), ("sync.queue_size", 1), ("qos.depth", 1)):
-        if int(v[name]) < lo:
-            raise SettingsError(f"{name} must be >= {lo}, got {v[name]}")
     for name in ("sync.slop", "sync.warn_after", "sync.fallback_after", "diagnostics.period"):
-        if not (math.isfinite(float(v[name])) and float(v[name]) > 0):
+        if not float(v[name]) > 0:
             raise SettingsError(f"{name} must be a positive number of seconds, got {v[name]}")
-    if not 0.0 <= v["labels.min_confidence"] <= 1.0:
-        raise SettingsError(
-            f"labels.min_confidence must be in [0, 1] (0 = plain argmax), got "
-            f"{v['labels.min_confidence']}"
-        )
-    if not 0.0 <= v["overlay.alpha"] <= 1.0:
-        raise SettingsError(f"overlay.alpha must be in [0, 1], got {v['overlay.alpha']}")
-    low, high = v["ir.percentile_low"], v["ir.percentile_high"]
-    if not 0.0 <= low < high <= 100.0:
-        raise SettingsError(
-            f"ir.percentile_low {low} and ir.percentile_high {high} must satisfy "
-            "0 <= low < high <= 100"
-        )
-    if not v["ir.min"] < v["ir.max"]:
-        raise SettingsError(f"ir.min {v['ir.min']} must be below ir.max {v['ir.max']}")
-
-
-def _check_choice(v: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> None:
-    if v[name] not in choices:
-        shown = " | ".join(repr(c) if c == "" else c for c in choices)
-        raise SettingsError(f"{name} {_shown(v[name])} is invalid; use one of {shown}")
 
 
 def _shown(value: Any) -> str:

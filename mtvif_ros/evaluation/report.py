@@ -21,9 +21,7 @@ from mtvif_ros.metrics.segmentation import MSRS_SHORT, iou_table_header, iou_tab
 from mtvif_ros.tables import finite_mean_std, write_csv
 
 if TYPE_CHECKING:  # evaluate.py imports this module
-    from mtvif_ros.evaluate import EvalResult
-
-TABLE_KEYS = FUSION_KEYS  # EN SD SF AG MI SCD VIF Qabf SSIM PSNR CC
+    from mtvif_ros.evaluation.run import EvalResult
 
 
 Summary = dict[str, dict[str, tuple[float, float, int]]]
@@ -36,7 +34,7 @@ def summarize(rows: list[dict[str, Any]]) -> Summary:
     return {
         method: {
             key: finite_mean_std(r.get(key, math.nan) for r in rows if r["method"] == method)
-            for key in (*TABLE_KEYS, "ms")
+            for key in (*FUSION_KEYS, "ms")
         }
         for method in dict.fromkeys(r["method"] for r in rows)
     }
@@ -72,13 +70,13 @@ def write_report(out: Path, text: str, summary: Summary, title: str) -> None:
     """report.md (the Markdown ``text``) and bars.png (the ``summary`` as bar charts,
     when it has a fusion metric to draw)."""
     (out / "report.md").write_text(text)
-    if not summary or any(stats[k][2] for stats in summary.values() for k in TABLE_KEYS):
+    if not summary or any(stats[k][2] for stats in summary.values() for k in FUSION_KEYS):
         _bars(summary, out / "bars.png", title)
 
 
 def _visible_only(rows: list[dict[str, Any]]) -> bool:
     """True when rows exist and none has fusion metrics (every pair lacked IR)."""
-    return bool(rows) and not any(TABLE_KEYS[0] in r for r in rows)
+    return bool(rows) and not any(FUSION_KEYS[0] in r for r in rows)
 
 
 def build_report(result: EvalResult, summary: Summary, spec: ReportSpec) -> str:
@@ -97,7 +95,7 @@ def build_report(result: EvalResult, summary: Summary, spec: ReportSpec) -> str:
     if visible_only:
         lines += _visible_only_note(summary)
     else:
-        lines += _fusion_table(result.rows, summary)
+        lines += fusion_table(result.rows, summary)
         lines += [
             "",
             "Mean ± std over pairs. Grey 0-255 conventions of the CDDFuse/EMMA evaluator: MI in "
@@ -132,15 +130,18 @@ def _visible_only_note(summary: Summary) -> list[str]:
     return lines + [f"| {method} | {stats['ms'][0]:.0f} |" for method, stats in summary.items()]
 
 
-def _fusion_table(rows: list[dict[str, Any]], summary: Summary) -> list[str]:
-    """Mean ± std per method and metric; a cell says how many values were finite when
-    some were not (e.g. SCD of a copy), and the last column is the mean time per pair."""
-    lines = ["| method | " + " | ".join(TABLE_KEYS) + " | ms/pair |"]
-    lines.append("|---|" + "---:|" * (len(TABLE_KEYS) + 1))
+def fusion_table(rows: list[dict[str, Any]], summary: Summary | None = None) -> list[str]:
+    """The fusion metrics of ``rows`` (one per pair and ``method``, with ``ms``) as a
+    Markdown table: mean ± std per method and metric; a cell says how many values were finite when
+    some were not (e.g. SCD of a copy), and the last column is the mean time per pair.
+    Every tool's fusion table (``mtvif-eval``, ``mtvif-bag eval``) is this one."""
+    summary = summarize(rows) if summary is None else summary
+    lines = ["| method | " + " | ".join(FUSION_KEYS) + " | ms/pair |"]
+    lines.append("|---|" + "---:|" * (len(FUSION_KEYS) + 1))
     for method, stats in summary.items():
         total = sum(r["method"] == method for r in rows)
         cells = []
-        for key in TABLE_KEYS:
+        for key in FUSION_KEYS:
             mean, std, n = stats[key]
             cell = "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}"
             if 0 < n < total:
@@ -235,7 +236,7 @@ def _bars(summary: Summary, path: Path, title: str) -> None:
 
     methods = list(summary)
     fig, axes = plt.subplots(3, 4, figsize=(14, 8))
-    for ax, key in zip(axes.ravel(), TABLE_KEYS, strict=False):
+    for ax, key in zip(axes.ravel(), FUSION_KEYS, strict=False):
         means = [summary[m][key][0] for m in methods]
         stds = [summary[m][key][1] for m in methods]
         ax.bar(range(len(methods)), means, yerr=stds, color="tab:blue", alpha=0.8)

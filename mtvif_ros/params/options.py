@@ -1,4 +1,5 @@
-"""The names users type for device, precision and backend, and their grammar (no torch).
+"""The names users type for device, precision, backend, inference size and label
+confidence, and their grammar (no torch).
 
 One definition shared by the node's parameters (``settings``), the inference engine and
 training, so a value is accepted or refused with the same words everywhere, and the
@@ -69,3 +70,12 @@ def check_inference_size(
             "or [0, 0] for the input's size"
         )
     return h, w
+
+
+def check_confidence(value: float, name: str = "min_confidence") -> float:
+    """A label confidence threshold in [0, 1] (0 = plain argmax), or ValueError naming it
+    (``name``: how the message calls it)."""
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (0 = plain argmax), got {value}")
+    return value

@@ -1,14 +1,23 @@
-"""The node's parameters as one table: names, defaults, descriptions, limits.
+"""The node's parameters as one table: each one's name, type (its default's), default,
+description, read-only flag, limits and closed set of values.
 
-Pure Python: the node declares these as ROS parameters (``mtvif_ros.node.parameters``),
-``mtvif_ros.settings`` validates values against them, and the offline tools and tests read
-the same defaults.
+Every rule about one parameter is written here once: the node declares its ROS
+parameters from it (descriptors: description, read-only, ranges), ``params.settings``
+validates values against it (the node's and the offline tools', so both refuse a value
+with the same words) and ``config/fusion.yaml`` holds the same defaults (a test checks).
+The closed sets come from the modules whose code gives them meaning (the IR
+normalizations from ``imaging.ir``, the transports from ``imaging.compressed``, …).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from mtvif_ros.imaging.compressed import TRANSPORTS
+from mtvif_ros.imaging.ir import IR_NORMALIZATIONS
+from mtvif_ros.params.options import BACKENDS, PRECISIONS
+from mtvif_ros.runtime.dropout import FALLBACKS
 
 IDENTITY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 SYNC_BACKENDS = ("auto", "message_filters", "builtin")
@@ -20,13 +29,16 @@ RELIABILITIES = ("best_effort", "reliable", "system_default")
 class ParamSpec:
     """One ROS parameter. ``read_only`` ones are fixed after startup (restart to change);
     ``limits`` (inclusive) are declared in its descriptor, so ``ros2 param describe`` shows
-    them (the finer rules, e.g. a slop above 0, are checked by ``Settings``)."""
+    them, and checked by ``Settings`` for every tool; ``choices`` is its closed set of
+    values (text parameters). Finer rules (a slop above 0, a homography that is not
+    singular) are ``Settings``' own."""
 
     name: str
     default: Any
     description: str
     read_only: bool = False
     limits: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
 
     @property
     def is_float(self) -> bool:
@@ -46,7 +58,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("model.checkpoint", "", "checkpoint .pt file; empty = the packaged default", True),
     ParamSpec("model.device", "auto", "auto | cpu | cuda | cuda:N", True),
-    ParamSpec("model.precision", "fp32", "fp32 | fp16 | bf16 (fp16 needs CUDA)", True),
+    ParamSpec(
+        "model.precision", "fp32", "fp32 | fp16 | bf16 (fp16 needs CUDA)", True, None, PRECISIONS
+    ),
     ParamSpec(
         "model.inference_size",
         [0, 0],
@@ -65,6 +79,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "torch",
         "torch | onnxruntime (exported once; TensorRT/CUDA/CPU providers, fp32)",
         True,
+        choices=BACKENDS,
     ),
     ParamSpec("model.channels_last", False, "torch backend: channels_last memory format", True),
     ParamSpec("model.compile", False, "torch backend: torch.compile (slow first frame)", True),
@@ -74,6 +89,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "raw: sensor_msgs/Image on ir/image | compressed: CompressedImage (png, 16-bit kept, "
         "or jpeg) on <ir/image, remapped>/compressed",
         True,
+        choices=TRANSPORTS,
     ),
     ParamSpec(
         "visible.transport",
@@ -81,8 +97,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "raw: sensor_msgs/Image on visible/image | compressed: CompressedImage (jpeg or png) "
         "on <visible/image, remapped>/compressed",
         True,
+        choices=TRANSPORTS,
     ),
-    ParamSpec("ir.normalization", "percentile", "IR to [0,1]: percentile | minmax | fixed"),
+    ParamSpec(
+        "ir.normalization",
+        "percentile",
+        "IR to [0,1]: percentile | minmax | fixed",
+        choices=IR_NORMALIZATIONS,
+    ),
     ParamSpec("ir.min", 0.0, "lower bound of the 'fixed' IR window, in the image's units"),
     ParamSpec("ir.max", 65535.0, "upper bound of the 'fixed' IR window, in the image's units"),
     ParamSpec(
@@ -109,6 +131,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "homography",
         "homography: registration.homography | camera_info: derived from both camera_infos, "
         "registration.extrinsic and registration.plane_distance (a planar scene)",
+        choices=REGISTRATION_SOURCES,
     ),
     ParamSpec(
         "registration.extrinsic",
@@ -130,6 +153,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "auto | builtin | message_filters (auto: the built-in pairer, which offline tools "
         "share and which recovers from stamps jumping back)",
         True,
+        choices=SYNC_BACKENDS,
     ),
     ParamSpec(
         "sync.slop",
@@ -153,6 +177,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "none",
         "none | visible_only: with no IR for sync.fallback_after s, publish labels from the "
         "visible image alone (and the visible image as fused) until IR returns",
+        choices=FALLBACKS,
     ),
     ParamSpec(
         "sync.fallback_after",
@@ -161,15 +186,28 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         False,
         (0, 3600),
     ),
-    ParamSpec("qos.reliability", "best_effort", "best_effort | reliable | system_default", True),
+    ParamSpec(
+        "qos.reliability",
+        "best_effort",
+        "best_effort | reliable | system_default",
+        True,
+        choices=RELIABILITIES,
+    ),
     ParamSpec("qos.depth", 5, "input and output queue depth (keep last)", True, (1, 1000)),
-    ParamSpec("qos.ir.reliability", "", "IR input's reliability; empty = qos.reliability", True),
+    ParamSpec(
+        "qos.ir.reliability",
+        "",
+        "IR input's reliability; empty = qos.reliability",
+        True,
+        choices=("", *RELIABILITIES),
+    ),
     ParamSpec("qos.ir.depth", 0, "IR input's queue depth; 0 = qos.depth", True, (0, 1000)),
     ParamSpec(
         "qos.visible.reliability",
         "",
         "visible input's reliability; empty = qos.reliability",
         True,
+        choices=("", *RELIABILITIES),
     ),
     ParamSpec(
         "qos.visible.depth", 0, "visible input's queue depth; 0 = qos.depth", True, (0, 1000)

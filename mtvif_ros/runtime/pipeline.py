@@ -14,7 +14,7 @@ import numpy as np
 
 from mtvif_ros.engine import FusionEngine, FusionResult
 from mtvif_ros.imaging import warp_ir
-from mtvif_ros.settings import Settings
+from mtvif_ros.params.settings import Settings
 
 
 @dataclass
